@@ -1,0 +1,33 @@
+# seedsift: two commands do everything on a fresh machine.
+#   make run   - set up .venv, run the pipeline on config.yaml with all cores, print the summary
+#   make test  - the same setup, then the whole test suite
+
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup run test bench dag clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
+	$(BIN)/python -c "import ijson, sys; sys.exit(0 if ijson.backend == 'yajl2_c' else 'ijson C backend yajl2_c is not in use: ' + ijson.backend)"
+	touch $(STAMP)
+
+run: setup
+	snakemake $(SNAKEMAKE_ARGS)
+	@cat results/summary.txt
+
+test: setup
+	python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	python -m seedsift.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,36 @@
+rule sieve_shard:
+    input:
+        train="results/data/train_history.json",
+        script=script("sieve_shard.py"),
+    output:
+        "results/sieve/{prng}/shard_{i}.json",
+    params:
+        spec=sieve_params,
+    log:
+        "logs/sieve/{prng}/shard_{i}.log",
+    benchmark:
+        "benchmarks/sieve/{prng}/shard_{i}.tsv"
+    threads: 1
+    shell:
+        "python -m seedsift.place -- python {input.script:q} --train {input.train:q}"
+        " --prng {wildcards.prng:q} --shard {wildcards.i:q} --params {params.spec:q}"
+        " --output {output:q} > {log:q} 2>&1"
+
+
+rule aggregate_sieve:
+    input:
+        shards=sieve_shards,
+        train="results/data/train_history.json",
+        script=script("aggregate_sieve.py"),
+    output:
+        forward="results/sieve/forward_survivors.json",
+        bidirectional="results/sieve/bidirectional_survivors.json",
+        summary="results/sieve/sieve_summary.json",
+    params:
+        spec=sieve_params,
+    log:
+        "logs/sieve/aggregate_sieve.log",
+    shell:
+        "python {input.script:q} --shards {input.shards:q} --train {input.train:q}"
+        " --params {params.spec:q} --forward {output.forward:q}"
+        " --bidirectional {output.bidirectional:q} --summary {output.summary:q} > {log:q} 2>&1"

@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""Step 2: merge the sieve shards into forward/bidirectional survivor files and sieve_summary.json."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, sieve_job  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--shards", required=True, nargs="+", type=Path)
+    ap.add_argument("--train", required=True, type=Path)
+    ap.add_argument("--params", required=True, type=cli.params_arg)
+    ap.add_argument("--forward", required=True, type=Path)
+    ap.add_argument("--bidirectional", required=True, type=Path)
+    ap.add_argument("--summary", required=True, type=Path)
+    args = ap.parse_args(argv)
+    sieve_job.aggregate(args.shards, args.train, args.params, args.forward, args.bidirectional, args.summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""Step 2: sieve one shard of one family's seed range; writes results/sieve/{prng}/shard_{i}.json."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, sieve_job  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--train", required=True, type=Path, help="train_history.json")
+    ap.add_argument("--prng", required=True, help="family name")
+    ap.add_argument("--shard", required=True, type=int, help="shard index")
+    ap.add_argument("--params", required=True, type=cli.params_arg, help="validated config (JSON)")
+    ap.add_argument("--output", required=True, type=Path)
+    args = ap.parse_args(argv)
+    sieve_job.run_shard(args.train, args.prng, args.shard, args.params, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

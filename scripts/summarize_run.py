@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Write results/summary.json and results/summary.txt from the outputs of every step."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, summary  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--data", required=True, type=Path, help="draw_history_summary.json")
+    ap.add_argument("--truth", required=True, type=Path, help="truth.json")
+    ap.add_argument("--sieve", required=True, type=Path, help="sieve_summary.json")
+    ap.add_argument("--bidirectional", required=True, type=Path, help="bidirectional_survivors.json")
+    ap.add_argument("--json", required=True, type=Path)
+    ap.add_argument("--text", required=True, type=Path)
+    args = ap.parse_args(argv)
+    result = summary.build(args.data, args.truth, args.sieve, args.bidirectional)
+    summary.write(result, args.json, args.text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

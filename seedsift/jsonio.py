@@ -1,0 +1,124 @@
+"""Atomic, validated JSON files: a reader never sees a half-written output."""
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from seedsift.errors import InputError
+
+
+def _finite(obj):
+    # JSON has no NaN/Infinity; reject them instead of writing non-standard files.
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"non-finite number {obj!r} cannot be written to JSON")
+    return obj
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
+def _open_temp(path):
+    """A temp file beside ``path`` with the permissions a plain open() would give."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _MODE)
+    return fd, tmp
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _open_temp(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def dumps(obj, indent=None):
+    """Serialise strictly (no NaN), keys in insertion order."""
+    return json.dumps(obj, indent=indent, allow_nan=False, default=_default)
+
+
+def _default(obj):
+    # numpy scalars reach JSON through their Python value.
+    if hasattr(obj, "item"):
+        return _finite(obj.item())
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def write_json(path, obj, indent=1):
+    """Atomically write ``obj`` as JSON, then read it back to prove it is valid."""
+    atomic_write_text(path, dumps(obj, indent=indent) + "\n")
+    read_json(path)
+
+
+def write_json_array(path, records):
+    """Atomically stream an iterable of JSON objects as an array, one record per line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _open_temp(path)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("[")
+            for record in records:
+                fh.write(",\n" if count else "\n")
+                fh.write(dumps(record))
+                count += 1
+            fh.write("\n]\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return count
+
+
+def read_json(path, what="JSON file"):
+    """Read a JSON file; a missing, empty or invalid file raises one InputError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "", f"{what} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"byte {exc.start}", "file is not UTF-8 text") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InputError(path, "", f"{what} is empty")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})") from None
+
+
+def _reject_constant(name):
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
+def sha256_file(path):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,87 @@
+"""The run summary printed at the end of ``make run``: what was found, next to chance."""
+
+from seedsift.jsonio import read_json, write_json, atomic_write_text
+
+
+def _fmt_expected(x):
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 0.01:
+        return f"{x:.2f}"
+    return f"{x:.1e}"
+
+
+def planted_rank(truth, bidirectional_path):
+    """Where the planted seed stands among the bidirectional survivors (None if not planted)."""
+    if not truth.get("synthetic"):
+        return None
+    found = None
+    same_family = 0
+    for rec in read_json(bidirectional_path, "survivors"):
+        if rec["prng_type"] != truth["prng"]:
+            continue
+        same_family += 1
+        if rec["seed"] == truth["seed"] and rec["skip"] == truth["skip"] and rec["burn"] == truth["burn"]:
+            found = rec
+    return {
+        "prng": truth["prng"], "seed": truth["seed"], "skip": truth["skip"],
+        "bidirectional_survivor": found is not None,
+        "forward_matches": found["forward_matches"] if found else None,
+        "reverse_matches": found["reverse_matches"] if found else None,
+        "family_survivors": same_family,
+    }
+
+
+def build(data_path, truth_path, sieve_path, bidirectional_path):
+    """Collect the headline figures of every finished step into one dict."""
+    data = read_json(data_path)
+    truth = read_json(truth_path)
+    sieve = read_json(sieve_path)
+    return {
+        "data": data,
+        "sieve": sieve,
+        "planted": planted_rank(truth, bidirectional_path),
+    }
+
+
+def render(summary):
+    """Plain-text summary for people."""
+    d, s = summary["data"], summary["sieve"]
+    lines = [
+        "seedsift run summary",
+        "====================",
+        f"Draws: {d['n_draws']} ({'synthetic' if d['synthetic'] else d['source']}), mod {d['mod']}; "
+        f"train {d['n_train']}, holdout {d['n_holdout']}, test {d['n_test']}.",
+        "",
+        f"Seed sieve: seeds [{s['seed_range'][0]}, {s['seed_range'][1]}), skips {s['skip_range'][0]}..{s['skip_range'][1]}, "
+        f"window {s['window']} draws, pass = at least "
+        f"{next(iter(s['families'].values()))['required_matches'] if s['families'] else '?'} matches.",
+        f"  {'family':<14}{'seeds':>14}{'forward':>11}{'(chance)':>12}{'bidir.':>9}{'(chance)':>12}{'M seeds/s':>11}",
+    ]
+    for prng, f in sorted(s["families"].items()):
+        rate = f"{f['seeds_per_s'] / 1e6:.1f}" if f["seeds_per_s"] else "-"
+        lines.append(
+            f"  {prng:<14}{f['seeds_tested']:>14,}{f['forward_survivors']:>11,}{_fmt_expected(f['expected_false_forward']):>12}"
+            f"{f['bidirectional_survivors']:>9,}{_fmt_expected(f['expected_false_bidirectional']):>12}{rate:>11}"
+        )
+    lines.append(
+        "  '(chance)' = expected false survivors if the draws were uniform random: survivors "
+        "near that number are what chance alone produces."
+    )
+    p = summary.get("planted")
+    if p is not None:
+        if p["bidirectional_survivor"]:
+            lines.append(
+                f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: recovered as a bidirectional "
+                f"survivor ({p['forward_matches']}+{p['reverse_matches']} window matches), one of "
+                f"{p['family_survivors']:,} {p['prng']} survivors."
+            )
+        else:
+            lines.append(f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: NOT among the survivors.")
+    return "\n".join(lines) + "\n"
+
+
+def write(summary, json_path, text_path):
+    """Write the summary as JSON and as text (atomically)."""
+    write_json(json_path, summary)
+    atomic_write_text(text_path, render(summary))

@@ -1,0 +1,64 @@
+"""The workflow itself: dry run of the default config, and the stages end to end on a tiny config."""
+
+import json
+
+from conftest import REPO, snakemake
+
+
+def test_dry_run_of_the_default_config(tmp_path):
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules")
+    text = proc.stdout + proc.stderr
+    assert "sieve_shard" in text and "aggregate_sieve" in text
+    assert not (tmp_path / "results").exists()
+
+
+def test_tiny_run_end_to_end(tmp_path, tiny_config):
+    snakemake(tmp_path, "--cores", "2", config=tiny_config)
+    res = tmp_path / "results"
+    draws = json.loads((res / "data/draws.json").read_text())
+    train = json.loads((res / "data/train_history.json").read_text())
+    holdout = json.loads((res / "data/holdout_history.json").read_text())
+    test = json.loads((res / "data/test_history.json").read_text())
+    assert len(draws) == 160 and train + holdout + test == draws and len(test) == 10
+    truth = json.loads((res / "data/truth.json").read_text())
+    assert truth["seed"] == tiny_config["synthetic"]["seed"]
+
+    fwd = json.loads((res / "sieve/forward_survivors.json").read_text())
+    bid = json.loads((res / "sieve/bidirectional_survivors.json").read_text())
+    assert fwd == sorted(fwd, key=lambda r: (r["prng_type"], r["seed"]))
+    assert {(r["prng_type"], r["seed"]) for r in bid} <= {(r["prng_type"], r["seed"]) for r in fwd}
+    planted = [r for r in bid if r["prng_type"] == "xorshift32" and r["seed"] == truth["seed"]]
+    assert planted and planted[0]["skip"] == truth["skip"]
+    for field in ("seed", "prng_type", "skip", "burn", "forward_matches", "reverse_matches", "window",
+                  "forward_match_rate", "reverse_match_rate"):
+        assert field in planted[0]
+
+    summary = json.loads((res / "sieve/sieve_summary.json").read_text())
+    assert set(summary["families"]) == {"xorshift32", "pcg32"}
+    for fam in summary["families"].values():
+        assert fam["seeds_tested"] == 1 << 16
+        assert fam["expected_false_forward"] > 0
+    assert summary["forward_survivors"] == len(fwd)
+    text = (res / "summary.txt").read_text()
+    assert "Planted generator xorshift32 seed 40503" in text and "recovered" in text
+    assert (tmp_path / "logs/sieve/pcg32/shard_1.log").exists()
+
+    again = snakemake(tmp_path, "-n", config=tiny_config)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_real_draw_file_with_spaces_in_its_path(tmp_path, tiny_config):
+    odd = tmp_path / "my draws; $(touch pwned)"
+    odd.mkdir()
+    path = odd / "history file.csv"
+    from seedsift import synthetic
+
+    draws, _ = synthetic.generate("pcg32", 777, 0, 0, 160, 1000, 0.0, 1)
+    path.write_text("draw\n" + "\n".join(map(str, draws)) + "\n")
+    cfg = dict(tiny_config, draws=str(path))
+    snakemake(tmp_path, "--cores", "2", config=cfg)
+    truth = json.loads((tmp_path / "results/data/truth.json").read_text())
+    assert truth == {"synthetic": False, "source": str(path)}
+    assert not list(tmp_path.rglob("pwned"))
+    bid = json.loads((tmp_path / "results/sieve/bidirectional_survivors.json").read_text())
+    assert any(r["prng_type"] == "pcg32" and r["seed"] == 777 for r in bid)
