@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test bench dag clean
+.PHONY: setup system-deps run test bench dag clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,11 @@ run: setup
 	snakemake $(SNAKEMAKE_ARGS)
 	@cat results/summary.txt
 
-test: setup
+# Debian packages the tests use (graphviz for the DAG, openssh-server for the cluster tests).
+system-deps:
+	bash .ci/system-deps.sh
+
+test: setup system-deps
 	python -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -2,7 +2,8 @@
 
 Each manifest has ``config_section`` (a top-level config key, or null for top-level keys)
 and ``parameter_bounds``; a parameter's config key is ``section.name``. A bound flagged
-``"cli_only": true`` is a command-line option of the step's script, not a config key.
+``"cli_only": true`` is a command-line option of the step's script, not a config key; one
+with ``"search_space": MODEL_TYPE`` is a hyper-parameter range that trials sample from.
 """
 
 import json
@@ -40,7 +41,7 @@ def config_bounds(directory=MANIFEST_DIR):
     bounds = {}
     for stem, manifest in load_all(directory).items():
         for name, bound in manifest["parameter_bounds"].items():
-            if not bound.get("cli_only"):
+            if not bound.get("cli_only") and "search_space" not in bound:
                 bounds[config_key(manifest, name)] = (stem, bound)
     return bounds
 

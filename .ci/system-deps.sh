@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs, installed when missing (CI runs as root on Debian).
+set -euo pipefail
+need=()
+command -v dot >/dev/null 2>&1 || need+=(graphviz)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
