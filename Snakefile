@@ -6,6 +6,10 @@
 #   sieve/{prng}/shard_{i}.json                                                (sieve_shard)
 #   sieve/       forward_survivors.json, bidirectional_survivors.json,
 #                sieve_summary.json                                            (aggregate_sieve)
+#   scoring/chunks/chunk_{i}.json                                              (partition_survivors)
+#   scoring/scored/chunk_{i}.json                                              (score_chunk)
+#   scoring/     survivors_with_scores.json, scoring_summary.json,
+#                global_features.json                                          (aggregate_scores)
 #   summary.json, summary.txt                                                  (summarize_run)
 
 from snakemake.utils import min_version
@@ -19,6 +23,7 @@ configfile: f"{workflow.basedir}/config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/sieve.smk"
+include: "rules/scoring.smk"
 include: "rules/summary.smk"
 
 

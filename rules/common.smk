@@ -25,6 +25,7 @@ wildcard_constraints:
 SCRIPTS = workflow.basedir + "/scripts"
 PRNGS = config["sieve"]["prngs"]
 SIEVE_SHARDS = range(config["sieve"]["shards"])
+SCORING_SHARDS = range(config["scoring"]["shards"])
 
 
 def script(name):
@@ -46,3 +47,11 @@ def sieve_params(wildcards):
 
 def sieve_shards(wildcards):
     return expand("results/sieve/{prng}/shard_{i}.json", prng=PRNGS, i=SIEVE_SHARDS)
+
+
+def scoring_survivors(wildcards):
+    return f"results/sieve/{config['scoring']['survivors']}_survivors.json"
+
+
+def scoring_params(wildcards):
+    return params_json({"mod": config["mod"], "scoring": config["scoring"]})

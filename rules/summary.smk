@@ -4,6 +4,7 @@ rule summarize_run:
         truth="results/data/truth.json",
         sieve="results/sieve/sieve_summary.json",
         bidirectional="results/sieve/bidirectional_survivors.json",
+        scoring="results/scoring/scoring_summary.json",
         script=script("summarize_run.py"),
     output:
         json="results/summary.json",
@@ -13,4 +14,5 @@ rule summarize_run:
     shell:
         "python {input.script:q} --data {input.data:q} --truth {input.truth:q}"
         " --sieve {input.sieve:q} --bidirectional {input.bidirectional:q}"
+        " --scoring {input.scoring:q}"
         " --json {output.json:q} --text {output.text:q} > {log:q} 2>&1"

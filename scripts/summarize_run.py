@@ -15,10 +15,11 @@ def main(argv=None):
     ap.add_argument("--truth", required=True, type=Path, help="truth.json")
     ap.add_argument("--sieve", required=True, type=Path, help="sieve_summary.json")
     ap.add_argument("--bidirectional", required=True, type=Path, help="bidirectional_survivors.json")
+    ap.add_argument("--scoring", required=True, type=Path, help="scoring_summary.json")
     ap.add_argument("--json", required=True, type=Path)
     ap.add_argument("--text", required=True, type=Path)
     args = ap.parse_args(argv)
-    result = summary.build(args.data, args.truth, args.sieve, args.bidirectional)
+    result = summary.build(args.data, args.truth, args.sieve, args.bidirectional, args.scoring)
     summary.write(result, args.json, args.text)
     return 0
 

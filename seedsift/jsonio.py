@@ -68,28 +68,47 @@ def write_json(path, obj, indent=1):
     read_json(path)
 
 
+class JsonArrayWriter:
+    """Stream JSON objects into an array file that appears (by rename) only on ``commit()``."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = _open_temp(self.path)
+        self._fh = os.fdopen(fd, "w", encoding="utf-8")
+        self._fh.write("[")
+        self.count = 0
+
+    def write(self, record):
+        self._fh.write(",\n" if self.count else "\n")
+        self._fh.write(dumps(record))
+        self.count += 1
+
+    def commit(self):
+        self._fh.write("\n]\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self):
+        if not self._fh.closed:
+            self._fh.close()
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+
 def write_json_array(path, records):
     """Atomically stream an iterable of JSON objects as an array, one record per line."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _open_temp(path)
-    count = 0
+    writer = JsonArrayWriter(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("[")
-            for record in records:
-                fh.write(",\n" if count else "\n")
-                fh.write(dumps(record))
-                count += 1
-            fh.write("\n]\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        for record in records:
+            writer.write(record)
+        writer.commit()
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        writer.abort()
         raise
-    return count
+    return writer.count
 
 
 def read_json(path, what="JSON file"):

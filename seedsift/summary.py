@@ -32,15 +32,14 @@ def planted_rank(truth, bidirectional_path):
     }
 
 
-def build(data_path, truth_path, sieve_path, bidirectional_path):
-    """Collect the headline figures of every finished step into one dict."""
-    data = read_json(data_path)
-    truth = read_json(truth_path)
-    sieve = read_json(sieve_path)
+def build(data, truth, sieve, bidirectional, scoring):
+    """Collect the headline figures of every step into one dict (arguments are file paths)."""
+    truth_doc = read_json(truth)
     return {
-        "data": data,
-        "sieve": sieve,
-        "planted": planted_rank(truth, bidirectional_path),
+        "data": read_json(data),
+        "sieve": read_json(sieve),
+        "planted": planted_rank(truth_doc, bidirectional),
+        "scoring": read_json(scoring),
     }
 
 
@@ -78,7 +77,25 @@ def render(summary):
             )
         else:
             lines.append(f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: NOT among the survivors.")
+    lines += ["", *render_scoring(summary["scoring"])]
     return "\n".join(lines) + "\n"
+
+
+def render_scoring(sc):
+    """Step 3 lines: how many were scored, and the best few by training match rate."""
+    lines = [
+        f"Scoring: {sc['scored_survivors']:,} survivors scored, {sc['feature_count']} features each "
+        f"(from the training draws only); label = holdout exact-match rate over {sc['n_holdout']} draws "
+        f"(chance {sc['chance_holdout_quality']:.4g}).",
+    ]
+    if sc["top_by_score"]:
+        lines.append(f"  {'family':<14}{'seed':>12}{'skip':>6}{'train match':>13}{'holdout':>10}")
+        for rec in sc["top_by_score"][:5]:
+            lines.append(
+                f"  {rec['prng_type']:<14}{rec['seed']:>12}{rec['skip']:>6}{rec['score']:>13.3f}"
+                f"{rec['holdout_quality']:>10.3f}"
+            )
+    return lines
 
 
 def write(summary, json_path, text_path):

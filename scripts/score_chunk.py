@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Step 3: score one chunk of survivors (features from train draws, label from holdout draws)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, scoring  # noqa: E402
+from seedsift.sieve_job import read_history_part  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--chunk", required=True, type=Path)
+    ap.add_argument("--train", required=True, type=Path)
+    ap.add_argument("--holdout", required=True, type=Path)
+    ap.add_argument("--params", required=True, type=cli.params_arg, help="{mod, scoring} (JSON)")
+    ap.add_argument("--output", required=True, type=Path)
+    args = ap.parse_args(argv)
+    mod = args.params["mod"]
+    train = read_history_part(args.train, mod)
+    holdout = read_history_part(args.holdout, mod)
+    scoring.score_chunk(args.chunk, train, holdout, mod, args.params["scoring"]["residue_mods"], args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
