@@ -28,7 +28,7 @@ rule score_chunk:
     shell:
         "python -m seedsift.place -- python {input.script:q} --chunk {input.chunk:q}"
         " --train {input.train:q} --holdout {input.holdout:q} --params {params.spec:q}"
-        " --output {output:q} > {log:q} 2>&1"
+        " --output {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule aggregate_scores:

@@ -14,7 +14,7 @@ rule sieve_shard:
     shell:
         "python -m seedsift.place -- python {input.script:q} --train {input.train:q}"
         " --prng {wildcards.prng:q} --shard {wildcards.i:q} --params {params.spec:q}"
-        " --output {output:q} > {log:q} 2>&1"
+        " --output {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule aggregate_sieve:

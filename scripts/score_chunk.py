@@ -17,7 +17,9 @@ def main(argv=None):
     ap.add_argument("--holdout", required=True, type=Path)
     ap.add_argument("--params", required=True, type=cli.params_arg, help="{mod, scoring} (JSON)")
     ap.add_argument("--output", required=True, type=Path)
+    cli.threads_arg(ap)
     args = ap.parse_args(argv)
+    cli.apply_threads(args.threads)
     mod = args.params["mod"]
     train = read_history_part(args.train, mod)
     holdout = read_history_part(args.holdout, mod)

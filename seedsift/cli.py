@@ -36,6 +36,20 @@ def run(main, argv=None):
         return EXIT_INPUT
 
 
+def threads_arg(parser_):
+    """Add ``--threads``: numba threads of this job (the rule's ``threads``), so that parallel
+    jobs do not each start one thread per core."""
+    parser_.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+
+
+def apply_threads(threads):
+    """Limit numba's parallel kernels to ``threads`` (None keeps numba's default)."""
+    if threads:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
 def params_json(obj):
     """Canonical JSON of a params mapping: sorted keys, so equal params give equal text."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -54,7 +54,6 @@ FEATURES = {
     "pred_std": ("prediction", [0, 1], None, "Std of the predicted draws / mod."),
     "pred_min": ("prediction", [0, 1], None, "Smallest predicted draw / mod."),
     "pred_max": ("prediction", [0, 1], None, "Largest predicted draw / mod."),
-    "pred_median": ("prediction", [0, 1], None, "Median predicted draw / mod."),
     "pred_unique_ratio": ("prediction", [0, 1], None, "Distinct predicted draws / n_train."),
     "pred_entropy": ("prediction", [0, 1], None,
                      "Entropy of the predicted draws binned into min(mod, 1000) bins / ln(bins)."),
@@ -66,7 +65,6 @@ FEATURES = {
     "residual_std": ("residual", [0, 0.5], False, "Std of the circular residuals / mod."),
     "residual_abs_mean": ("residual", [0, 0.5], False, "Mean |circular residual| / mod."),
     "residual_max_abs": ("residual", [0, 0.5], False, "Largest |circular residual| / mod."),
-    "residual_median_abs": ("residual", [0, 0.5], False, "Median |circular residual| / mod."),
     "residual_lag1_autocorr": ("residual", [-1, 1], None, "Lag-1 autocorrelation of the circular residuals."),
     "lane_agreement": ("lane", [0, 1], True,
                        "Share of draws where the two smallest residue lanes agree on match vs miss."),
@@ -156,12 +154,16 @@ def registry(mod, residue_mods):
 
 @njit(inline="always")
 def _circ(d, mod):
-    # signed circular difference in [-mod/2, mod/2)
-    half = mod // 2
-    return ((d + half) % mod + mod) % mod - half
+    # Signed circular difference in [-(mod // 2), mod - mod // 2) of d in (-mod, mod); no division.
+    if d >= mod - mod // 2:
+        return d - mod
+    if d < -(mod // 2):
+        return d + mod
+    return d
 
 
 GROUP = 32  # survivors per parallel task: scratch buffers are allocated once per group
+STAMP_LIMIT = 1 << 20  # distinct-value counting by stamps up to this modulus, by sorting above it
 
 
 @njit(parallel=True, cache=True)
@@ -209,8 +211,7 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
         touched = np.empty(n, np.int64)
         bin_hist = np.zeros(bins)
         lane_hits = np.zeros((2, n), np.uint8)
-        sorted_p = np.empty(n, np.int64)
-        absres = np.empty(n, np.int64)
+        stamp = np.full(min(mod, STAMP_LIMIT), -1, np.int64)
         match_pos = np.empty(n, np.float64)
         wr = np.zeros(TEMPORAL_WINDOWS)
         for i in range(g * GROUP, min(n_surv, (g + 1) * GROUP)):
@@ -226,6 +227,8 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
             near100 = 0
             p_sum = 0.0
             p_sq = 0.0
+            p_lo = p[0]
+            p_hi = p[0]
             step = 0.0
             r_sum = 0.0
             r_sq = 0.0
@@ -249,19 +252,19 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
                     run = 0
                 c = _circ(d, mod)
                 ac = abs(c)
-                absres[t] = ac
                 near1 += ac <= 1
                 near10 += ac <= 10
                 near100 += ac <= 100
                 p_sum += x
                 p_sq += np.float64(x) * x
+                p_lo = min(p_lo, x)
+                p_hi = max(p_hi, x)
                 if t > 0:
                     step += abs(x - p[t - 1])
                 r_sum += c
                 r_sq += np.float64(c) * c
                 r_abs += ac
                 r_max = max(r_max, np.float64(ac))
-                sorted_p[t] = x
             spread = 0.0
             if matches >= 2:
                 mm = match_pos[:matches].mean()
@@ -332,32 +335,35 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
             ac1 = 0.0
             cov = 0.0
             bin_hist[:] = 0.0
+            bin_scale = bins / fmod
             for t in range(n):
                 cov += (p[t] - pm) * (act[t] - a_mean)
                 if t > 0:
                     ac1 += (p[t] - pm) * (p[t - 1] - pm)
-                bin_hist[(p[t] * bins) // mod] += 1.0
+                bin_hist[min(bins - 1, np.int64(p[t] * bin_scale))] += 1.0
             ent = 0.0
             for b in range(bins):
                 if bin_hist[b] > 0:
                     f = bin_hist[b] / n
                     ent -= f * math.log(f)
-            sorted_p.sort()
-            uniq = 1
-            for t in range(1, n):
-                uniq += sorted_p[t] != sorted_p[t - 1]
-            median = (sorted_p[(n - 1) // 2] + sorted_p[n // 2]) / 2.0
+            if mod <= STAMP_LIMIT:
+                uniq = 0
+                for t in range(n):
+                    if stamp[p[t]] != i:
+                        stamp[p[t]] = i
+                        uniq += 1
+            else:
+                uniq = np.unique(p).size
             out[i, col] = pm / fmod
             out[i, col + 1] = math.sqrt(pvar) / fmod
-            out[i, col + 2] = sorted_p[0] / fmod
-            out[i, col + 3] = sorted_p[n - 1] / fmod
-            out[i, col + 4] = median / fmod
-            out[i, col + 5] = uniq / n
-            out[i, col + 6] = ent / math.log(bins) if bins > 1 else 0.0
-            out[i, col + 7] = ac1 / (pvar * n) if pvar > 0 else 0.0
-            out[i, col + 8] = step / max(n - 1, 1) / fmod
-            out[i, col + 9] = cov / math.sqrt(pvar * n * a_var) if pvar > 0 and a_var > 0 else 0.0
-            col += 10
+            out[i, col + 2] = p_lo / fmod
+            out[i, col + 3] = p_hi / fmod
+            out[i, col + 4] = uniq / n
+            out[i, col + 5] = ent / math.log(bins) if bins > 1 else 0.0
+            out[i, col + 6] = ac1 / (pvar * n) if pvar > 0 else 0.0
+            out[i, col + 7] = step / max(n - 1, 1) / fmod
+            out[i, col + 8] = cov / math.sqrt(pvar * n * a_var) if pvar > 0 and a_var > 0 else 0.0
+            col += 9
             rm = r_sum / n
             rvar = max(r_sq / n - rm * rm, 0.0)
             rac = 0.0
@@ -367,14 +373,12 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
                 if t > 0:
                     rac += c * prev
                 prev = c
-            absres.sort()
             out[i, col] = rm / fmod
             out[i, col + 1] = math.sqrt(rvar) / fmod
             out[i, col + 2] = r_abs / n / fmod
             out[i, col + 3] = r_max / fmod
-            out[i, col + 4] = (absres[(n - 1) // 2] + absres[n // 2]) / 2.0 / fmod
-            out[i, col + 5] = rac / (rvar * n) if rvar > 0 else 0.0
-            col += 6
+            out[i, col + 4] = rac / (rvar * n) if rvar > 0 else 0.0
+            col += 5
             if n_mods >= 2:
                 agree = 0
                 both = 0

@@ -352,13 +352,18 @@ def any_match(fam, start, n, seeds, uidx, tpos, tval, mod):
 
 
 @njit(parallel=True, cache=True)
-def outputs_at(fam, seeds, uidx):
-    """Raw outputs of every seed at the sorted, unique output numbers uidx: (n, len(uidx))."""
+def outputs_at(fam, seeds, uidx, mod):
+    """Outputs of every seed at the sorted, unique output numbers uidx: (n, len(uidx)) int64.
+
+    With ``mod`` 0 the raw 32-bit outputs, else the draws ``output % mod``.
+    """
     n = seeds.size
-    result = np.empty((n, uidx.size), np.uint32)
+    result = np.empty((n, uidx.size), np.int64)
     nblk = (n + LANES - 1) // LANES
     need, rows = _mt_need_map(uidx)
     nwords = MT_N if fam == MT19937 else 4
+    inv = 1.0 / np.float64(mod) if mod else 0.0
+    modi = np.int64(mod)
     for g in prange((nblk + GROUP - 1) // GROUP):
         sl = np.empty(LANES, np.uint32)
         res = np.empty((max(uidx.size, 1), LANES), np.uint32)
@@ -372,6 +377,10 @@ def outputs_at(fam, seeds, uidx):
             _lanes(seeds, 0, lo, count, sl)
             _block_outputs(fam, sl, uidx, res, st32, st64, out, need, cap)
             for l in range(count):
-                for k in range(uidx.size):
-                    result[lo + l, k] = res[k, l]
+                if modi:
+                    for k in range(uidx.size):
+                        result[lo + l, k] = _residue(res[k, l], inv, modi)
+                else:
+                    for k in range(uidx.size):
+                        result[lo + l, k] = res[k, l]
     return result

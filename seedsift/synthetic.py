@@ -24,8 +24,11 @@ def hypothesis_draws(prng, seeds, positions, skip, burn, mod):
         rows = np.asarray(rows)
         idx = output_index(positions, k, b)
         uidx, inverse = np.unique(idx, return_inverse=True)
-        raw = kernels.outputs_at(fam, seeds[rows], uidx.astype(np.int64))
-        result[rows] = (raw.astype(np.uint64) % np.uint64(mod)).astype(np.int64)[:, inverse]
+        draws = kernels.outputs_at(fam, seeds[rows], uidx.astype(np.int64), np.uint64(mod))
+        if uidx.size == idx.size and np.array_equal(uidx, idx):
+            result[rows] = draws
+        else:
+            result[rows] = draws[:, inverse]
     return result
 
 

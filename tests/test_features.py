@@ -33,7 +33,6 @@ def test_hand_computed_match_features():
     assert f["residual_max_abs"] == 11 / 1000
     assert f["digit_units_match_rate"] == 5 / 8
     assert f["pred_min"] == 0.0 and f["pred_max"] == 13 / 1000
-    assert f["pred_median"] == pytest.approx(7 / 1000)
 
 
 def test_circular_residuals_wrap_around():

@@ -71,10 +71,12 @@ def test_outputs_kernel_equals_reference(name):
     # Both a short index set (MT's stateless path) and one crossing MT twists.
     for uidx in ([0, 1, 2, 100, 226], [0, 5, 227, 623, 624, 1500]):
         uidx = np.array(uidx, dtype=np.int64)
-        got = kernels.outputs_at(prng.family_id(name), seeds, uidx)
+        got = kernels.outputs_at(prng.family_id(name), seeds, uidx, np.uint64(0))
         for row, seed in enumerate(seeds.tolist()):
             ref = first(name, seed, int(uidx[-1]) + 1)
             assert got[row].tolist() == [ref[i] for i in uidx], (name, seed)
+        draws = kernels.outputs_at(prng.family_id(name), seeds, uidx, np.uint64(1000))
+        assert np.array_equal(draws, got % 1000)
 
 
 @pytest.mark.parametrize("name", sorted(prng.FAMILIES))
