@@ -55,3 +55,8 @@ def scoring_survivors(wildcards):
 
 def scoring_params(wildcards):
     return params_json({"mod": config["mod"], "scoring": config["scoring"]})
+
+
+def prediction_params(wildcards):
+    keys = ("mod", "prediction", "pool", "scoring", "split", "evaluation")
+    return params_json({k: config[k] for k in keys})

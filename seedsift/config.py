@@ -162,4 +162,11 @@ def check_consistency(cfg):
             f"window_start + 2 * window <= {split.n_train}",
         )
     required_matches(sv["threshold"], sv["window"])
+    pool = cfg.get("pool")
+    if pool:
+        if not pool["tight"] <= pool["balanced"] <= pool["wide"]:
+            raise ConfigError("pool.balanced", pool["balanced"],
+                              f"pool sizes ordered tight <= balanced <= wide ({pool['tight']}, {pool['balanced']}, {pool['wide']})")
+        if pool["tight_weight"] + pool["balanced_weight"] + pool["wide_weight"] <= 0:
+            raise ConfigError("pool.tight_weight", pool["tight_weight"], "pool weights with a positive sum")
     return cfg

@@ -1,0 +1,44 @@
+# predict_next_draws reads the model artifact named by the sidecar (its extension depends on the
+# chosen type); the sidecar records the artifact's sha256, so a new artifact means a new sidecar.
+# Exit status 3 is the documented PREDICTION_SKIPPED outcome: the file is written and valid.
+
+
+rule predict_next_draws:
+    input:
+        sidecar="results/models/reinforcement/best_model.meta.json",
+        survivors="results/scoring/survivors_with_scores.json",
+        train="results/data/train_history.json",
+        holdout="results/data/holdout_history.json",
+        script=script("prediction_generator.py"),
+    output:
+        "results/predictions/predictions.json",
+    params:
+        spec=prediction_params,
+        models_dir="results/models/reinforcement",
+    log:
+        "logs/predictions/predict_next_draws.log",
+    shell:
+        "python {input.script:q} --models-dir {params.models_dir:q} --survivors-forward {input.survivors:q}"
+        " --train {input.train:q} --holdout {input.holdout:q} --params {params.spec:q}"
+        " --output {output:q} > {log:q} 2>&1 || [ $? -eq 3 ]"
+
+
+rule evaluate_predictions:
+    input:
+        predictions="results/predictions/predictions.json",
+        train="results/data/train_history.json",
+        holdout="results/data/holdout_history.json",
+        test="results/data/test_history.json",
+        truth="results/data/truth.json",
+        survivors="results/scoring/survivors_with_scores.json",
+        script=script("evaluate_predictions.py"),
+    output:
+        "results/evaluation/evaluation.json",
+    params:
+        spec=prediction_params,
+    log:
+        "logs/evaluation/evaluate_predictions.log",
+    shell:
+        "python {input.script:q} --predictions {input.predictions:q} --train {input.train:q}"
+        " --holdout {input.holdout:q} --test {input.test:q} --truth {input.truth:q}"
+        " --survivors {input.survivors:q} --params {params.spec:q} --output {output:q} > {log:q} 2>&1"

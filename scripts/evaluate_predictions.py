@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Score predictions.json on the test draws against chance; writes results/evaluation/evaluation.json."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, evaluation, prediction  # noqa: E402
+from seedsift.jsonio import read_json, write_json  # noqa: E402
+from seedsift.provenance import agent_metadata, parent_run_id_of  # noqa: E402
+from seedsift.sieve_job import read_history_part  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--predictions", required=True, type=Path)
+    ap.add_argument("--train", required=True, type=Path)
+    ap.add_argument("--holdout", required=True, type=Path)
+    ap.add_argument("--test", required=True, type=Path)
+    ap.add_argument("--truth", required=True, type=Path)
+    ap.add_argument("--survivors", required=True, type=Path)
+    ap.add_argument("--params", required=True, type=cli.params_arg)
+    ap.add_argument("--output", required=True, type=Path)
+    args = ap.parse_args(argv)
+    mod = args.params["mod"]
+    pred = read_json(args.predictions, "predictions")
+    n_known = len(read_history_part(args.train, mod)) + len(read_history_part(args.holdout, mod))
+    test = read_history_part(args.test, mod)
+    truth = read_json(args.truth, "truth record")
+    records = prediction.load_survivors(args.survivors) if truth.get("synthetic") else []
+    doc = evaluation.evaluate(pred, test, mod, truth, records, n_known, seed=args.params["evaluation"]["random_seed"])
+    doc["agent_metadata"] = agent_metadata(
+        "evaluation", inputs=[args.predictions, args.test, args.truth, args.survivors], outputs=[args.output],
+        parent_run_id=parent_run_id_of(pred), params=args.params, success_criteria_met=True,
+        confidence=None,
+    )
+    write_json(args.output, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

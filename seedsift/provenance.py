@@ -1,0 +1,68 @@
+"""agent_metadata: the lineage block every JSON output of the pipeline carries (seed Addendum F).
+
+run_id is content-addressed: a hash of the step, its parameters and its inputs' sha256, so the
+same inputs give the same run_id and a changed input gives a new one; parent_run_id is the
+run_id found in the agent_metadata of the input this step consumed.
+"""
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from seedsift import manifests
+from seedsift.jsonio import sha256_file
+
+
+def step_of(manifest_name):
+    """(pipeline_step, pipeline_step_name) of a manifest."""
+    m = manifests.load(manifest_name)
+    return m["pipeline_step"], m["pipeline_step_name"]
+
+
+def placement():
+    """Node and GPU slot of this job when the cluster placer ran it, else None."""
+    node = os.environ.get("SEEDSIFT_NODE")
+    if not node:
+        return None
+    return {"node": node, "gpu": os.environ.get("SEEDSIFT_GPU") or None}
+
+
+def input_entries(paths):
+    """[{file, sha256}] for the inputs that exist."""
+    return [{"file": str(p), "sha256": sha256_file(p)} for p in paths if p is not None and Path(p).is_file()]
+
+
+def run_id_of(step, params, inputs):
+    """Content-addressed run id: step{N}_<12 hex digits>."""
+    key = json.dumps({"step": step, "params": params, "inputs": [i["sha256"] for i in inputs]}, sort_keys=True)
+    return f"step{step}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def parent_run_id_of(document):
+    """run_id recorded in a parent output's agent_metadata (None if it has none)."""
+    if isinstance(document, dict):
+        meta = document.get("agent_metadata")
+        if isinstance(meta, dict):
+            return meta.get("run_id")
+    return None
+
+
+def agent_metadata(manifest_name, *, inputs, outputs, parent_run_id, params=None, success_criteria_met=None,
+                   confidence=None, run_id=None):
+    """The agent_metadata block for an output of the step described by ``manifest_name``."""
+    step, name = step_of(manifest_name)
+    entries = input_entries(inputs)
+    return {
+        "pipeline_step": step,
+        "pipeline_step_name": name,
+        "run_id": run_id or run_id_of(step, params, entries),
+        "parent_run_id": parent_run_id,
+        "inputs": entries,
+        "outputs": [str(o) for o in outputs],
+        "success_criteria_met": success_criteria_met,
+        "confidence": confidence,
+        "placement": placement(),
+        "timestamp_injected": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
