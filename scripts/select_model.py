@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Step 5: choose the model, refit it, test it, write best_model.<ext> + best_model.meta.json and the reports."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, training  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--table-dir", required=True, type=Path, help="training table folder")
+    ap.add_argument("--plan", required=True, type=Path, help="reinforcement_engine_config.json")
+    ap.add_argument("--trials", required=True, nargs="+", type=Path, help="trial_{t}.json of every model type")
+    ap.add_argument("--output-dir", required=True, type=Path, help="folder of the model and its sidecar")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = ap.parse_args(argv)
+    plan = training.read_plan(args.plan)
+    result = training.select_and_finalise(args.table_dir, plan, training.read_trial_summaries(args.trials),
+                                          args.output_dir, n_jobs=args.threads, device=args.device)
+    print(training.render_comparison(result), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

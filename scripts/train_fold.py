@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Step 5: train one (model type, trial, fold) of the cross-validation -> fold_{k}.json."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, training  # noqa: E402
+from seedsift.jsonio import write_json  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--table-dir", required=True, type=Path, help="training table folder")
+    ap.add_argument("--plan", required=True, type=Path, help="reinforcement_engine_config.json")
+    ap.add_argument("--model-type", required=True)
+    ap.add_argument("--trial", required=True, type=int)
+    ap.add_argument("--fold", required=True, type=int)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads of the backend (default: %(default)s)")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                    help="auto = the GPU in CUDA_VISIBLE_DEVICES/HIP_VISIBLE_DEVICES if usable, else CPU")
+    ap.add_argument("--output", required=True, type=Path)
+    args = ap.parse_args(argv)
+    plan = training.read_plan(args.plan)
+    result = training.run_fold(args.table_dir, plan, args.model_type, args.trial, args.fold,
+                               n_jobs=args.threads, device=args.device)
+    write_json(args.output, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,281 @@
+"""Step 4 plan and Step 5 trials, selection and final model (library, scripts and the M.4 CLI)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models.model_factory import load_model_from_sidecar
+from models.wrappers import MODEL_TYPES
+from seedsift import manifests, training
+from seedsift.bench_training import survivor_records, write_survivors_file
+from seedsift.errors import ConfigError, InputError
+from seedsift.jsonio import read_json
+from seedsift.training_table import write_array_table
+
+from conftest import REPO
+
+FAST = {"trials": 1, "k_folds": 2}
+
+
+def script(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def learnable_table(path, n=500, seed=0, shuffle=False, constant=False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = np.clip(0.5 + 0.3 * np.sin(2 * X[:, 0]) + 0.15 * X[:, 1] * X[:, 2] + 0.02 * rng.normal(size=n), 0, 1)
+    if shuffle:
+        y = rng.permutation(y)
+    if constant:
+        y = np.zeros(n)
+    return write_array_table(path, X, y, ["e", "d", "c", "b", "a"])
+
+
+@pytest.fixture(autouse=True)
+def no_gpu_assigned(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("HIP_VISIBLE_DEVICES", raising=False)
+
+
+# -- Step 4 ----------------------------------------------------------------------------------------
+def test_plan_stays_inside_the_manifest_and_scales_with_the_data():
+    cfg = training.default_training_config()
+    small, large = training.plan_training(300, 50, cfg), training.plan_training(200_000, 50, cfg)
+    bounds = manifests.load("reinforcement")["parameter_bounds"]
+    for plan in (small, large):
+        assert "not an optimisation" in plan["method"]
+        for model_type, space in plan["search_space"].items():
+            for name, bound in space.items():
+                original = bounds[f"{model_type}.{name}"]
+                if bound["type"] == "categorical":
+                    assert set(bound["choices"]) <= set(original["choices"]) and bound["default"] in bound["choices"]
+                else:
+                    assert original["min"] <= bound["min"] <= bound["default"] <= bound["max"] <= original["max"]
+    nn_s, nn_l = small["search_space"]["neural_net"], large["search_space"]["neural_net"]
+    assert nn_s["hidden_width"]["max"] < nn_l["hidden_width"]["max"]
+    assert max(nn_s["batch_size"]["choices"]) < max(nn_l["batch_size"]["choices"])
+    assert nn_s["epochs"]["max"] > nn_l["epochs"]["max"]
+    assert small["search_space"]["xgboost"]["max_depth"]["max"] < large["search_space"]["xgboost"]["max_depth"]["max"]
+    for key in ("k_folds", "trials", "test_fraction", "neural_net.hidden_width", "xgboost.max_depth",
+                "lightgbm.num_leaves", "catboost.depth", "neural_net.epochs", "neural_net.batch_size"):
+        assert small["reasons"][key]
+    assert training.plan_training(300, 50, cfg) == small
+
+
+def test_plan_reduces_folds_for_tiny_data_and_checks_the_config():
+    plan = training.plan_training(10, 3, dict(training.default_training_config(), k_folds=10))
+    assert plan["k_folds"] == 4 and "reduced" in plan["reasons"]["k_folds"]
+    with pytest.raises(InputError, match="too few"):
+        training.plan_training(5, 3, {})
+    with pytest.raises(ConfigError, match="training.model_type"):
+        training.plan_training(100, 3, {"compare_models": False, "model_type": "catboost", "model_types": ["xgboost"]})
+
+
+def test_split_is_seeded_stratified_and_disjoint():
+    y = np.zeros(1000)
+    y[[5, 50, 500, 700, 900]] = 1.0
+    a = training.split_assignment(y, 0.2, 3, seed=42)
+    assert np.array_equal(a, training.split_assignment(y, 0.2, 3, seed=42))
+    assert not np.array_equal(a, training.split_assignment(y, 0.2, 3, seed=43))
+    assert np.sum(a == -1) == 200 and set(np.unique(a)) == {-1, 0, 1, 2}
+    sizes = [np.sum(a == f) for f in range(3)]
+    assert max(sizes) - min(sizes) <= 1
+    pos = y == 1.0
+    counts = [int(np.sum(pos & (a == f))) for f in (-1, 0, 1, 2)]
+    assert sum(counts) == 5 and max(counts) <= 2, counts
+
+
+def test_sampling_is_deterministic_across_processes_and_within_bounds():
+    plan = training.plan_training(3000, 50, training.default_training_config())
+    for model_type in MODEL_TYPES:
+        defaults = training.sample_params(model_type, 0, plan)
+        t1, t2 = training.sample_params(model_type, 1, plan), training.sample_params(model_type, 2, plan)
+        assert t1 == training.sample_params(model_type, 1, plan) and t1 != t2 and t1 != defaults
+        for params in (defaults, t1, t2):
+            for name, bound in plan["search_space"][model_type].items():
+                if name in params and bound["type"] != "categorical":
+                    assert bound["min"] <= params[name] <= bound["max"]
+    code = ("import json; from seedsift import training; p = training.plan_training(3000, 50, {}); "
+            "print(json.dumps([training.sample_params(t, 3, p) for t in training.MODEL_TYPES]))")
+    outs = set()
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED=hash_seed)
+        outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                check=True).stdout)
+    assert outs == {json.dumps([training.sample_params(t, 3, plan) for t in MODEL_TYPES]) + "\n"}
+
+
+# -- Step 5 ----------------------------------------------------------------------------------------
+def test_fold_result_and_trial_summary(tmp_path):
+    table = learnable_table(tmp_path / "table", n=300)
+    plan = training.make_plan(table, dict(training.default_training_config(), **FAST))
+    folds = [training.run_fold(table, plan, "lightgbm", 0, k) for k in range(2)]
+    for k, r in enumerate(folds):
+        assert r["status"] == "ok" and r["fold"] == k and r["params"] == training.sample_params("lightgbm", 0, plan)
+        for key in ("train_mse", "val_mse", "train_mae", "val_mae", "val_r2", "overfit_ratio", "duration_s", "device"):
+            assert r[key] is not None
+        assert r["overfit_ratio"] == pytest.approx(r["val_mae"] / r["train_mae"])
+        assert r["val_label"]["n"] + r["train_label"]["n"] == plan["data"]["n_train"]
+    summary = training.summarize_trial(list(reversed(folds)))
+    assert summary["mean_val_mse"] == pytest.approx(np.mean([r["val_mse"] for r in folds]))
+    with pytest.raises(InputError, match="not 0..0"):
+        training.summarize_trial(folds[1:])
+    other = dict(folds[1], trial=1)
+    with pytest.raises(InputError, match="trial 1"):
+        training.summarize_trial([folds[0], other])
+
+
+def test_full_run_chooses_by_validation_and_reports_every_type(tmp_path):
+    table = learnable_table(tmp_path / "table", n=500)
+    plan = training.make_plan(table, dict(training.default_training_config(), trials=2, k_folds=2))
+    summaries = []
+    for model_type in MODEL_TYPES:
+        for t in range(2):
+            summaries.append(training.summarize_trial(
+                [training.run_fold(table, plan, model_type, t, k) for k in range(2)]))
+    out = tmp_path / "reinforcement"
+    result = training.select_and_finalise(table, plan, summaries, out)
+    comparison = read_json(out / "model_comparison.json")
+    best = training.best_trials(summaries, MODEL_TYPES)
+    expected = min(MODEL_TYPES, key=lambda t: best[t]["mean_val_mse"])
+    assert result["chosen"] == comparison["chosen"] == expected
+    assert set(comparison["per_type"]) == set(MODEL_TYPES)
+    for model_type, row in comparison["per_type"].items():
+        test = row["test"]
+        assert test["mse"] < test["baseline_mse"] and test["improvement_pct"] > 30, (model_type, test)
+        assert row["best_trial"] == best[model_type]["trial"]
+    model, meta = load_model_from_sidecar(out)
+    assert meta["model_type"] == expected and (out / meta["checkpoint_path"]).is_file()
+    assert meta["test_metrics"]["r2"] > 0.3 and meta["validation_metrics"]["source"] == "mean over 2 folds"
+    assert meta["training_info"]["n_trials"] == 2 and meta["training_info"]["k_folds"] == 2
+    assert meta["hardware"]["device_used"] == "cpu" and meta["signal_quality"]["signal_status"] == "healthy"
+    history = read_json(out / "training_history.json")
+    assert history["model_type"] == expected and len(history["final_fit"]["epochs_or_rounds"]) >= 1
+
+
+def test_compare_models_off_keeps_the_configured_type(tmp_path):
+    table = learnable_table(tmp_path / "table", n=200)
+    cfg = dict(training.default_training_config(), compare_models=False, model_type="catboost",
+               model_types=["xgboost", "catboost"], **FAST)
+    plan = training.make_plan(table, cfg)
+    summaries = [training.summarize_trial([training.run_fold(table, plan, t, 0, k) for k in range(2)])
+                 for t in cfg["model_types"]]
+    summaries[0]["mean_val_mse"] = 0.0  # xgboost "wins" the validation, but compare_models is off
+    result = training.select_and_finalise(table, plan, summaries, tmp_path / "out")
+    assert result["chosen"] == "catboost"
+
+
+def test_shuffled_labels_give_no_test_r2_for_any_type(tmp_path):
+    table = learnable_table(tmp_path / "table", n=500, seed=3, shuffle=True)
+    out = tmp_path / "out"
+    plan = training.make_plan(table, dict(training.default_training_config(), **FAST))
+    summaries = [training.summarize_trial([training.run_fold(table, plan, t, 0, k) for k in range(2)])
+                 for t in MODEL_TYPES]
+    comparison = training.select_and_finalise(table, plan, summaries, out)["comparison"]
+    for model_type, row in comparison["per_type"].items():
+        assert row["test"]["r2"] <= 0.05, (model_type, row["test"])
+
+
+def test_degenerate_label_trains_no_model_and_says_why(tmp_path):
+    table = learnable_table(tmp_path / "table", n=120, constant=True)
+    plan = training.make_plan(table, dict(training.default_training_config(), **FAST))
+    assert plan["signal_quality"]["signal_status"] == "degenerate"
+    fold = training.run_fold(table, plan, "xgboost", 0, 0)
+    assert fold["status"] == "skipped" and "no variance" in fold["reason"]
+    summaries = [training.summarize_trial([training.run_fold(table, plan, t, 0, k) for k in range(2)])
+                 for t in MODEL_TYPES]
+    out = tmp_path / "out"
+    result = training.select_and_finalise(table, plan, summaries, out)
+    assert result["status"] == "no_model"
+    meta = read_json(out / "best_model.meta.json")
+    assert meta["checkpoint_path"] is None and meta["signal_quality"]["degenerate"]
+    assert "no variance" in meta["signal_quality"]["reason"]
+    assert sorted(p.name for p in out.iterdir()) == ["best_model.meta.json", "model_comparison.json",
+                                                     "training_history.json"]
+    assert read_json(out / "training_history.json")["status"] == "no_model"
+    assert "no model trained" in training.render_comparison(read_json(out / "model_comparison.json"))
+
+
+def test_sparse_label_of_a_real_run_is_reported_honestly(tmp_path):
+    """One true survivor among hundreds of chance ones: no NaN, no crash, 'weak' and the counts."""
+    survivors = tmp_path / "s.json"
+    write_survivors_file(survivors, 400, seed=9, n_true=1)
+    result = training.run_all(survivors, tmp_path / "out", tmp_path / "work",
+                              dict(FAST, model_types=list(MODEL_TYPES)))
+    meta = read_json(tmp_path / "out" / "best_model.meta.json")
+    sq = meta["signal_quality"]
+    assert sq["signal_status"] == "weak" and sq["n_positive"] == 1
+    assert sq["positives_in_test"] + sum(sq["positives_per_fold"]) == 1
+    assert sq["folds_without_positive"] >= 1
+    for row in result["comparison"]["per_type"].values():
+        assert all(v is None or np.isfinite(v) for v in row["test"].values() if not isinstance(v, bool))
+
+
+# -- scripts and the M.4 CLI -----------------------------------------------------------------------
+def test_pipeline_scripts_produce_the_same_artifacts_as_the_cli(tmp_path):
+    survivors = tmp_path / "survivors_with_scores.json"
+    survivors.write_text(json.dumps(survivor_records(240, seed=4, n_true=3, signal=0.3)))
+    draws = tmp_path / "draws.json"
+    draws.write_text("[1, 2, 3]")
+    cli_out = tmp_path / "cli"
+    assert script("meta_prediction_optimizer_anti_overfit").main([
+        "--survivors", str(survivors), "--lottery-data", str(draws), "--trials", "1", "--k-folds", "2",
+        "--model-type", "xgboost", "--output-dir", str(cli_out)]) == 0
+
+    work = tmp_path / "results" / "training"
+    table, plan_path = work / "table", work / "reinforcement_engine_config.json"
+    params = json.dumps({"training": dict(training.default_training_config(), model_types=["xgboost"],
+                                          compare_models=False, model_type="xgboost", **FAST)})
+    assert script("prepare_training_data").main(["--survivors", str(survivors), "--outdir", str(table)]) == 0
+    assert script("plan_training").main(["--table-dir", str(table), "--params", params, "--output", str(plan_path)]) == 0
+    folds = []
+    for k in range(2):
+        folds.append(work / "xgboost" / "trial_0" / f"fold_{k}.json")
+        assert script("train_fold").main(["--table-dir", str(table), "--plan", str(plan_path), "--model-type",
+                                          "xgboost", "--trial", "0", "--fold", str(k), "--output", str(folds[-1])]) == 0
+    trial = work / "xgboost" / "trial_0.json"
+    assert script("summarize_trial").main(["--folds", *map(str, folds), "--output", str(trial)]) == 0
+    out = tmp_path / "results" / "models" / "reinforcement"
+    assert script("select_model").main(["--table-dir", str(table), "--plan", str(plan_path), "--trials", str(trial),
+                                        "--output-dir", str(out)]) == 0
+
+    names = {"best_model.json", "best_model.meta.json", "training_history.json", "model_comparison.json"}
+    assert names <= {p.name for p in cli_out.iterdir()} and names == {p.name for p in out.iterdir()}
+    a, b = read_json(cli_out / "best_model.meta.json"), read_json(out / "best_model.meta.json")
+    assert a["checkpoint_sha256"] == b["checkpoint_sha256"]
+    assert a["test_metrics"] == b["test_metrics"] and a["validation_metrics"] == b["validation_metrics"]
+    timing = ("total_duration_s", "folds")
+    cli_trial, pipe_trial = read_json(cli_out / "training" / "xgboost" / "trial_0.json"), read_json(trial)
+    assert {k: v for k, v in cli_trial.items() if k not in timing} == {k: v for k, v in pipe_trial.items() if k not in timing}
+    assert a["provenance"]["lottery_data_sha256"]
+
+
+def test_cli_compare_models_and_degenerate_exit(tmp_path, capsys):
+    survivors = tmp_path / "s.json"
+    write_survivors_file(survivors, 150, seed=6, n_true=2, signal=0.3)
+    draws = tmp_path / "d.json"
+    draws.write_text("[0]")
+    cli = script("meta_prediction_optimizer_anti_overfit")
+    assert cli.main(["--survivors", str(survivors), "--lottery-data", str(draws), "--trials", "1", "--k-folds", "2",
+                     "--compare-models", "--output-dir", str(tmp_path / "m")]) == 0
+    comparison = read_json(tmp_path / "m" / "model_comparison.json")
+    assert set(comparison["per_type"]) == set(MODEL_TYPES)
+    assert "<- chosen" in capsys.readouterr().out
+
+    flat = [dict(r, holdout_quality=0.0) for r in survivor_records(60, seed=1)]
+    survivors.write_text(json.dumps(flat))
+    assert cli.main(["--survivors", str(survivors), "--lottery-data", str(draws), "--trials", "1", "--k-folds", "2",
+                     "--output-dir", str(tmp_path / "n")]) == 2
+    assert read_json(tmp_path / "n" / "best_model.meta.json")["checkpoint_path"] is None
+    assert "no model trained" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--trials"):
+        cli.main(["--survivors", str(survivors), "--lottery-data", str(draws), "--trials", "0"])
