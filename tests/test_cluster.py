@@ -244,17 +244,19 @@ def _wait_for(path, timeout=20):
     raise AssertionError(f"{path} was not written")
 
 
-def _gone(pid, timeout=5):
+def _gone(pid, timeout=5.0):
+    """True once ``pid`` has exited (or is a zombie), checking at least once."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
                     return True
         except FileNotFoundError:
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 def _remote_sleeper(cluster, tmp_path):

@@ -320,18 +320,19 @@ def _wait_for(path, timeout=20):
     raise AssertionError(f"{path} was not written")
 
 
-def _gone(pid, timeout=5):
+def _gone(pid, timeout=5.0):
+    """True once ``pid`` has exited (or is a zombie), checking at least once."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
             return True
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().split(")")[-1].split()[0] == "Z":
-                return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 def test_sigterm_is_forwarded_to_the_job(tmp_path):
