@@ -34,6 +34,7 @@ rule score_chunk:
 rule aggregate_scores:
     input:
         scored=expand("results/scoring/scored/chunk_{i}.json", i=SCORING_SHARDS),
+        parent="results/sieve/sieve_summary.json",
         train="results/data/train_history.json",
         holdout="results/data/holdout_history.json",
         script=script("aggregate_scores.py"),
@@ -50,4 +51,5 @@ rule aggregate_scores:
     shell:
         "python {input.script:q} --scored {input.scored:q} --train {input.train:q}"
         " --holdout {input.holdout:q} --params {params.spec:q} --output {output.survivors:q}"
-        " --summary {output.summary:q} --global-features {output.global_features:q} > {log:q} 2>&1"
+        " --summary {output.summary:q} --global-features {output.global_features:q}"
+        " --parent {input.parent:q} > {log:q} 2>&1"

@@ -1,6 +1,7 @@
 rule sieve_shard:
     input:
         train="results/data/train_history.json",
+        parent="results/data/draw_history_summary.json",
         script=script("sieve_shard.py"),
     output:
         "results/sieve/{prng}/shard_{i}.json",
@@ -14,13 +15,14 @@ rule sieve_shard:
     shell:
         "python -m seedsift.place -- python {input.script:q} --train {input.train:q}"
         " --prng {wildcards.prng:q} --shard {wildcards.i:q} --params {params.spec:q}"
-        " --output {output:q} --threads {threads} > {log:q} 2>&1"
+        " --parent {input.parent:q} --output {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule aggregate_sieve:
     input:
         shards=sieve_shards,
         train="results/data/train_history.json",
+        parent="results/data/draw_history_summary.json",
         script=script("aggregate_sieve.py"),
     output:
         forward="results/sieve/forward_survivors.json",
@@ -33,4 +35,5 @@ rule aggregate_sieve:
     shell:
         "python {input.script:q} --shards {input.shards:q} --train {input.train:q}"
         " --params {params.spec:q} --forward {output.forward:q}"
-        " --bidirectional {output.bidirectional:q} --summary {output.summary:q} > {log:q} 2>&1"
+        " --bidirectional {output.bidirectional:q} --summary {output.summary:q}"
+        " --parent {input.parent:q} > {log:q} 2>&1"

@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seedsift import cli, features, scoring  # noqa: E402
 from seedsift.jsonio import write_json  # noqa: E402
+from seedsift.provenance import agent_metadata, parent_run_id_from  # noqa: E402
 from seedsift.sieve_job import read_history_part  # noqa: E402
 
 
@@ -20,14 +21,23 @@ def main(argv=None):
     ap.add_argument("--output", required=True, type=Path)
     ap.add_argument("--summary", required=True, type=Path)
     ap.add_argument("--global-features", required=True, type=Path)
+    ap.add_argument("--parent", type=Path, help="sieve_summary.json (lineage)")
     args = ap.parse_args(argv)
     mod = args.params["mod"]
     train = read_history_part(args.train, mod)
     holdout = read_history_part(args.holdout, mod)
+    parent = parent_run_id_from(args.parent) if args.parent else None
     glob = features.global_features(train, mod, args.params["scoring"]["residue_mods"])
-    write_json(args.global_features, glob)
+    write_json(args.global_features, dict(glob, agent_metadata=agent_metadata(
+        "full_scoring", inputs=[args.train], outputs=[args.global_features], parent_run_id=parent,
+        params=args.params)))
     _, stats = scoring.merge(args.scored, args.output)
-    scoring.write_summary(args.summary, stats, len(holdout), mod, glob)
+    meta = agent_metadata(
+        "full_scoring", inputs=[args.parent, *args.scored], outputs=[args.output, args.summary],
+        parent_run_id=parent, params=args.params,
+        measured={"min_scored_survivors": stats["count"]},
+    )
+    scoring.write_summary(args.summary, stats, len(holdout), mod, glob, meta)
     return 0
 
 

@@ -17,8 +17,10 @@ def main(argv=None):
     ap.add_argument("--forward", required=True, type=Path)
     ap.add_argument("--bidirectional", required=True, type=Path)
     ap.add_argument("--summary", required=True, type=Path)
+    ap.add_argument("--parent", type=Path, help="draw_history_summary.json (lineage)")
     args = ap.parse_args(argv)
-    sieve_job.aggregate(args.shards, args.train, args.params, args.forward, args.bidirectional, args.summary)
+    sieve_job.aggregate(args.shards, args.train, args.params, args.forward, args.bidirectional, args.summary,
+                        args.parent)
     return 0
 
 

@@ -15,11 +15,12 @@ def main(argv=None):
     ap.add_argument("--prng", required=True, help="family name")
     ap.add_argument("--shard", required=True, type=int, help="shard index")
     ap.add_argument("--params", required=True, type=cli.params_arg, help="validated config (JSON)")
+    ap.add_argument("--parent", type=Path, help="draw_history_summary.json (lineage)")
     ap.add_argument("--output", required=True, type=Path)
     cli.threads_arg(ap)
     args = ap.parse_args(argv)
     cli.apply_threads(args.threads)
-    sieve_job.run_shard(args.train, args.prng, args.shard, args.params, args.output)
+    sieve_job.run_shard(args.train, args.prng, args.shard, args.params, args.output, args.parent)
     return 0
 
 

@@ -26,14 +26,34 @@ def params_arg(text):
     return value
 
 
+def peak_rss_mb():
+    """This process's peak resident memory in MB (VmHWM: unlike ru_maxrss, it does not include
+    the memory of the parent this process was forked from)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run(main, argv=None):
-    """Call ``main(argv)``; a SeedsiftError becomes one line on stderr and exit status 2."""
+    """Call ``main(argv)``; a SeedsiftError becomes one line on stderr and exit status 2.
+
+    Logs the job's peak memory at the end, so every job's log shows it.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return main(argv)
     except SeedsiftError as exc:
         print(f"seedsift: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    finally:
+        logging.getLogger("seedsift").info("peak memory %.0f MB", peak_rss_mb())
 
 
 def threads_arg(parser_):

@@ -5,6 +5,7 @@ from pathlib import Path
 from seedsift import synthetic
 from seedsift.draws import Split, load_history
 from seedsift.jsonio import write_json
+from seedsift.provenance import agent_metadata
 
 def build(draws_source, params):
     """(draws, truth) for a config: a synthetic history or a validated file."""
@@ -19,7 +20,7 @@ def build(draws_source, params):
 
 
 def prepare(draws_source, params, outdir):
-    """Write draws.json, the three parts and truth.json into ``outdir``; returns the split."""
+    """Write draws.json, the three parts, truth.json and the step summary into ``outdir``."""
     outdir = Path(outdir)
     draws, truth = build(draws_source, params)
     split = Split.of(len(draws), params["split"]["holdout_fraction"], params["split"]["test_draws"])
@@ -29,7 +30,9 @@ def prepare(draws_source, params, outdir):
     write_json(outdir / "holdout_history.json", holdout, indent=None)
     write_json(outdir / "test_history.json", test, indent=None)
     write_json(outdir / "draws.json", draws, indent=None)
-    write_json(outdir / "draw_history_summary.json", {
+    names = ("draws.json", "train_history.json", "holdout_history.json", "test_history.json", "truth.json")
+    summary_path = outdir / "draw_history_summary.json"
+    write_json(summary_path, {
         "source": str(draws_source),
         "synthetic": draws_source == "synthetic",
         "mod": params["mod"],
@@ -37,5 +40,13 @@ def prepare(draws_source, params, outdir):
         "n_train": split.n_train,
         "n_holdout": split.n_holdout,
         "n_test": split.n_test,
+        "agent_metadata": agent_metadata(
+            "draw_history",
+            inputs=[] if draws_source == "synthetic" else [draws_source],
+            outputs=[outdir / n for n in names] + [summary_path],
+            parent_run_id=None,
+            params=params,
+            measured={"min_train_draws": split.n_train, "min_holdout_draws": split.n_holdout},
+        ),
     })
     return split

@@ -49,11 +49,38 @@ def parent_run_id_of(document):
     return None
 
 
-def agent_metadata(manifest_name, *, inputs, outputs, parent_run_id, params=None, success_criteria_met=None,
-                   confidence=None, run_id=None):
-    """The agent_metadata block for an output of the step described by ``manifest_name``."""
+def success_criteria(manifest_name, measured):
+    """Evaluate the manifest's success_metrics against measured values.
+
+    ``min_*`` metrics need value >= bound, ``max_*`` value <= bound, any other value equality.
+    Returns (all_met, {metric: {bound, value, met}}); metrics without a measured value are skipped.
+    """
+    details = {}
+    for metric, bound in manifests.load(manifest_name).get("success_metrics", {}).items():
+        if metric not in measured:
+            continue
+        value = measured[metric]
+        if metric.startswith("min_"):
+            met = value is not None and value >= bound
+        elif metric.startswith("max_"):
+            met = value is not None and value <= bound
+        else:
+            met = value == bound
+        details[metric] = {"bound": bound, "value": value, "met": bool(met)}
+    return all(d["met"] for d in details.values()), details
+
+
+def agent_metadata(manifest_name, *, inputs, outputs, parent_run_id, params=None, measured=None,
+                   success_criteria_met=None, confidence=None, run_id=None):
+    """The agent_metadata block for an output of the step described by ``manifest_name``.
+
+    With ``measured`` values, success_criteria_met is evaluated against the manifest.
+    """
     step, name = step_of(manifest_name)
     entries = input_entries(inputs)
+    details = None
+    if measured is not None:
+        success_criteria_met, details = success_criteria(manifest_name, measured)
     return {
         "pipeline_step": step,
         "pipeline_step_name": name,
@@ -62,7 +89,15 @@ def agent_metadata(manifest_name, *, inputs, outputs, parent_run_id, params=None
         "inputs": entries,
         "outputs": [str(o) for o in outputs],
         "success_criteria_met": success_criteria_met,
+        "success_criteria": details,
         "confidence": confidence,
         "placement": placement(),
         "timestamp_injected": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def parent_run_id_from(path):
+    """run_id in the agent_metadata of a JSON file (None when it has none)."""
+    from seedsift.jsonio import read_json
+
+    return parent_run_id_of(read_json(path))

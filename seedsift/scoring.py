@@ -178,7 +178,7 @@ def merge(scored_paths, out_path):
     return count, stats
 
 
-def write_summary(path, stats, n_holdout, mod, global_feats):
+def write_summary(path, stats, n_holdout, mod, global_feats, meta=None):
     """results/scoring/scoring_summary.json: counts, the top survivors and the chance level."""
     write_json(path, {
         "scored_survivors": stats["count"],
@@ -189,4 +189,5 @@ def write_summary(path, stats, n_holdout, mod, global_feats):
         "holdout_quality_max": stats["holdout_quality_max"],
         "top_by_score": stats["top"],
         "global_features": global_feats,
+        "agent_metadata": meta,
     })

@@ -6,6 +6,8 @@ from pathlib import Path
 from seedsift import sieve
 from seedsift.errors import InputError
 from seedsift.jsonio import read_json, write_json, write_json_array
+from seedsift.provenance import agent_metadata, parent_run_id_from
+from seedsift.stats import poisson_sf
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,11 @@ def spec_of(prng, train, params):
     )
 
 
-def run_shard(train_path, prng, shard, params, output):
-    """Sieve shard ``shard`` of family ``prng`` and write its JSON file."""
+def run_shard(train_path, prng, shard, params, output, parent=None):
+    """Sieve shard ``shard`` of family ``prng`` and write its JSON file.
+
+    ``parent`` is the draw-history summary whose run_id this shard descends from.
+    """
     sv = params["sieve"]
     train = read_history_part(train_path, params["mod"])
     spec = spec_of(prng, train, params)
@@ -51,6 +56,11 @@ def run_shard(train_path, prng, shard, params, output):
         "seed_end": hi,
         "required_matches": spec.required,
         "stats": stats,
+        "agent_metadata": agent_metadata(
+            "sieve", inputs=[train_path, parent], outputs=[output],
+            parent_run_id=parent_run_id_from(parent) if parent else None,
+            params={"prng": prng, "shard": shard, **params},
+        ),
         "survivors": records,
     }, indent=None)
     return stats
@@ -64,8 +74,11 @@ def _read_shard(path):
     return data
 
 
-def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, summary_out):
-    """Merge shard files into the forward / bidirectional survivor files and the summary."""
+def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, summary_out, parent=None):
+    """Merge shard files into the forward / bidirectional survivor files and the summary.
+
+    The survivor files are plain record arrays; their agent_metadata lives in the summary.
+    """
     train = read_history_part(train_path, params["mod"])
     families, survivors = {}, []
     for path in shard_paths:
@@ -104,5 +117,17 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         "families": families,
         "no_survivors": n_fwd == 0,
     }
+    expected = summary["expected_false_bidirectional"]
+    summary["chance_note"] = (
+        f"{n_bid} bidirectional survivors against {expected:.3g} expected from uniform random draws: "
+        + ("more than chance alone explains" if poisson_sf(n_bid, expected) < 1e-3 else
+           "consistent with chance; the survivors themselves are not evidence of a PRNG")
+    )
+    summary["agent_metadata"] = agent_metadata(
+        "sieve", inputs=[train_path, parent, *shard_paths], outputs=[forward_out, bidirectional_out, summary_out],
+        parent_run_id=parent_run_id_from(parent) if parent else None, params=params,
+        measured={"min_bidirectional_survivors": n_bid},
+        confidence=1.0 - poisson_sf(n_bid, expected),
+    )
     write_json(summary_out, summary)
     return summary

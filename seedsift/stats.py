@@ -61,3 +61,25 @@ def poisson_interval(mean, level=0.999):
         hi += 1
         cdf += pmf(hi)
     return lo, hi
+
+
+def poisson_sf(k, mean):
+    """P[X >= k] for X ~ Poisson(mean)."""
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    log_mean = math.log(mean)
+    below = math.fsum(math.exp(i * log_mean - mean - math.lgamma(i + 1)) for i in range(int(k)))
+    return max(0.0, 1.0 - below) if below < 0.5 else _poisson_upper(k, mean, log_mean)
+
+
+def _poisson_upper(k, mean, log_mean):
+    # Sum the upper tail directly when it is small, so tiny p-values keep their precision.
+    total, i = 0.0, int(k)
+    term = math.exp(i * log_mean - mean - math.lgamma(i + 1))
+    while term > 1e-300 and (total == 0.0 or term > total * 1e-17):
+        total += term
+        i += 1
+        term = math.exp(i * log_mean - mean - math.lgamma(i + 1))
+    return min(1.0, total)

@@ -67,6 +67,8 @@ def render(summary):
         "  '(chance)' = expected false survivors if the draws were uniform random: survivors "
         "near that number are what chance alone produces."
     )
+    if s.get("chance_note"):
+        lines.append(f"  Verdict on the counts: {s['chance_note']}.")
     p = summary.get("planted")
     if p is not None:
         if p["bidirectional_survivor"]:
