@@ -6,17 +6,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from seedsift import cli, training  # noqa: E402
+from seedsift import cli, training, training_table  # noqa: E402
 from seedsift.jsonio import write_json  # noqa: E402
 
 
 def main(argv=None):
     ap = cli.parser(__doc__)
-    ap.add_argument("--table-dir", required=True, type=Path, help="training table folder")
+    ap.add_argument("--table", required=True, type=Path, help="table.json of the training table")
     ap.add_argument("--params", required=True, type=cli.params_arg, help='validated config: {"training": {...}}')
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
-    plan = training.make_plan(args.table_dir, args.params.get("training", {}))
+    plan = training.make_plan(training_table.table_dir(args.table), args.params.get("training", {}))
     write_json(args.output, plan)
     return 0
 

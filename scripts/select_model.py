@@ -6,21 +6,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from seedsift import cli, training  # noqa: E402
+from seedsift import cli, training, training_table  # noqa: E402
 
 
 def main(argv=None):
     ap = cli.parser(__doc__)
-    ap.add_argument("--table-dir", required=True, type=Path, help="training table folder")
+    ap.add_argument("--table", required=True, type=Path, help="table.json of the training table")
     ap.add_argument("--plan", required=True, type=Path, help="reinforcement_engine_config.json")
     ap.add_argument("--trials", required=True, nargs="+", type=Path, help="trial_{t}.json of every model type")
-    ap.add_argument("--output-dir", required=True, type=Path, help="folder of the model and its sidecar")
+    ap.add_argument("--sidecar", required=True, type=Path,
+                    help="best_model.meta.json to write; best_model.<ext> goes into the same folder")
+    ap.add_argument("--history", type=Path, default=None, help="training_history.json (default: beside the sidecar)")
+    ap.add_argument("--comparison", type=Path, default=None, help="model_comparison.json (default: beside the sidecar)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = ap.parse_args(argv)
     plan = training.read_plan(args.plan)
-    result = training.select_and_finalise(args.table_dir, plan, training.read_trial_summaries(args.trials),
-                                          args.output_dir, n_jobs=args.threads, device=args.device)
+    result = training.select_and_finalise(
+        training_table.table_dir(args.table), plan, training.read_trial_summaries(args.trials),
+        training.sidecar_dir(args.sidecar), n_jobs=args.threads, device=args.device,
+        history_path=args.history, comparison_path=args.comparison)
     print(training.render_comparison(result), file=sys.stderr)
     return 0
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from seedsift import cli, training  # noqa: E402
+from seedsift import cli, training, training_table  # noqa: E402
 from seedsift.jsonio import write_json  # noqa: E402
 
 
 def main(argv=None):
     ap = cli.parser(__doc__)
-    ap.add_argument("--table-dir", required=True, type=Path, help="training table folder")
+    ap.add_argument("--table", required=True, type=Path, help="table.json of the training table")
     ap.add_argument("--plan", required=True, type=Path, help="reinforcement_engine_config.json")
     ap.add_argument("--model-type", required=True)
     ap.add_argument("--trial", required=True, type=int)
@@ -23,7 +23,7 @@ def main(argv=None):
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
     plan = training.read_plan(args.plan)
-    result = training.run_fold(args.table_dir, plan, args.model_type, args.trial, args.fold,
+    result = training.run_fold(training_table.table_dir(args.table), plan, args.model_type, args.trial, args.fold,
                                n_jobs=args.threads, device=args.device)
     write_json(args.output, result)
     return 0

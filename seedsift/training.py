@@ -26,7 +26,7 @@ import numpy as np
 
 from models.feature_schema import DEFAULT_LABEL, feature_schema_of, label_metadata
 from models.gpu_memory import hardware_summary
-from models.model_factory import (create_model, get_model_extension, remove_sidecar_outputs,
+from models.model_factory import (SIDECAR_NAME, create_model, get_model_extension, remove_sidecar_outputs,
                                   save_model_with_sidecar, save_no_model_sidecar)
 from models.model_selector import regression_metrics
 from models.wrappers import MODEL_TYPES
@@ -174,12 +174,11 @@ def plan_training(n_survivors, n_features, config):
     reasons["test_fraction"] = (f"{n_test} of {n} survivors form the test part (training.test_fraction "
                                 f"{cfg['test_fraction']}); it only reports the chosen model")
     k = int(cfg["k_folds"])
+    # The fold count is never changed here: the pipeline's fold jobs are fixed file targets.
     if n_train // k < 2:
-        k = max(2, n_train // 2)
-        reasons["k_folds"] = (f"reduced from {cfg['k_folds']} to {k}: every validation fold needs at least 2 rows "
-                              f"and the train part has {n_train}")
-    else:
-        reasons["k_folds"] = f"{k} folds as configured; each validation fold has about {n_train // k} rows"
+        raise InputError("training table", "n", f"the train part has {n_train} survivors: too few for "
+                         f"training.k_folds = {k} folds of at least 2 rows (lower k_folds or score more survivors)")
+    reasons["k_folds"] = f"{k} folds as configured; each validation fold has about {n_train // k} rows"
     fit_rows = n_train - n_train // k
     reasons["trials"] = (f"{cfg['trials']} trials per type as configured: trial 0 takes the defaults, later "
                          "trials are sampled deterministically from the search space below")
@@ -512,13 +511,13 @@ def _test_metrics(y_train, y_test, p_test):
     }
 
 
-def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance):
+def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance, history_path, comparison_path):
     sq = dict(plan["signal_quality"])
     history = {"status": "no_model", "reason": reason, "model_type": None, "epochs_or_rounds": []}
     comparison = {"status": "no_model", "reason": reason, "chosen": None, "selection": SELECTION_RULE,
                   "per_type": {}, "trials": [_trial_row(s) for s in trial_summaries]}
-    write_json(Path(out_dir) / "training_history.json", history)
-    write_json(Path(out_dir) / "model_comparison.json", comparison)
+    write_json(history_path, history)
+    write_json(comparison_path, comparison)
     save_no_model_sidecar(out_dir, table.meta["feature_schema"], table.meta["label"], sq,
                           training_info=_training_info(plan, None, None), provenance=provenance)
     log.warning("no model trained: %s", reason)
@@ -536,7 +535,16 @@ def _training_info(plan, chosen, trial):
             "selection": SELECTION_RULE, "plan_method": plan["method"]}
 
 
-def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, device="auto", provenance=None):
+def sidecar_dir(sidecar):
+    """The model folder of a sidecar path (whose name is fixed by the seed)."""
+    sidecar = Path(sidecar)
+    if sidecar.name != SIDECAR_NAME:
+        raise InputError(sidecar, "", f"the sidecar must be named {SIDECAR_NAME} (Step 6 looks for that name)")
+    return sidecar.parent
+
+
+def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, device="auto", provenance=None,
+                        history_path=None, comparison_path=None):
     """Choose the model, refit it on the whole train part, evaluate it on the test part, write it.
 
     Writes training_history.json and model_comparison.json, then best_model.<ext> and last
@@ -546,6 +554,8 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    history_path = Path(history_path or out_dir / "training_history.json")
+    comparison_path = Path(comparison_path or out_dir / "model_comparison.json")
     remove_sidecar_outputs(out_dir)
     table = open_training_table(table_dir)
     _check_table_matches(table, plan)
@@ -553,7 +563,8 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
     provenance.update(survivors_file=table.meta["source_file"], survivors_sha256=table.meta["source_sha256"],
                       n_survivors_loaded=table.meta["n"])
     if plan["signal_quality"]["degenerate"]:
-        return _write_no_model(out_dir, table, plan, trial_summaries, plan["signal_quality"]["reason"], provenance)
+        return _write_no_model(out_dir, table, plan, trial_summaries, plan["signal_quality"]["reason"], provenance,
+                               history_path, comparison_path)
     model_types = plan["model_types"]
     best = best_trials(trial_summaries, model_types)
     missing = [t for t in model_types if t not in best]
@@ -602,8 +613,8 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
                       "epochs_or_rounds": model.history_},
         "cv_folds": best[chosen]["folds"],
     }
-    write_json(out_dir / "training_history.json", history)
-    write_json(out_dir / "model_comparison.json", comparison)
+    write_json(history_path, history)
+    write_json(comparison_path, comparison)
     summary = best[chosen]
     validation = {"mse": summary["mean_val_mse"], "mae": summary["mean_val_mae"],
                   "rmse": math.sqrt(summary["mean_val_mse"]), "r2": summary["mean_val_r2"],

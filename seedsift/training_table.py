@@ -29,6 +29,14 @@ TABLE_JSON = "table.json"
 ARRAYS = ("X.npy", "y.npy", "ids.npy")
 
 
+def table_dir(table_json):
+    """The table folder of a ``table.json`` path (the rules name the file, the library the folder)."""
+    table_json = Path(table_json)
+    if table_json.name != TABLE_JSON:
+        raise InputError(table_json, "", f"a training table is named by its {TABLE_JSON}")
+    return table_json.parent
+
+
 def _save_npy(path, array):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -71,9 +71,10 @@ def test_plan_stays_inside_the_manifest_and_scales_with_the_data():
     assert training.plan_training(300, 50, cfg) == small
 
 
-def test_plan_reduces_folds_for_tiny_data_and_checks_the_config():
-    plan = training.plan_training(10, 3, dict(training.default_training_config(), k_folds=10))
-    assert plan["k_folds"] == 4 and "reduced" in plan["reasons"]["k_folds"]
+def test_plan_refuses_tiny_data_and_checks_the_config():
+    assert training.plan_training(10, 3, dict(training.default_training_config(), k_folds=4))["k_folds"] == 4
+    with pytest.raises(InputError, match="k_folds = 5"):
+        training.plan_training(10, 3, dict(training.default_training_config(), k_folds=5))
     with pytest.raises(InputError, match="too few"):
         training.plan_training(5, 3, {})
     with pytest.raises(ConfigError, match="training.model_type"):
@@ -235,18 +236,19 @@ def test_pipeline_scripts_produce_the_same_artifacts_as_the_cli(tmp_path):
     table, plan_path = work / "table", work / "reinforcement_engine_config.json"
     params = json.dumps({"training": dict(training.default_training_config(), model_types=["xgboost"],
                                           compare_models=False, model_type="xgboost", **FAST)})
-    assert script("prepare_training_data").main(["--survivors", str(survivors), "--outdir", str(table)]) == 0
-    assert script("plan_training").main(["--table-dir", str(table), "--params", params, "--output", str(plan_path)]) == 0
+    assert script("prepare_training_data").main(["--survivors", str(survivors), "--table", str(table / "table.json")]) == 0
+    assert script("plan_training").main(["--table", str(table / "table.json"), "--params", params,
+                                         "--output", str(plan_path)]) == 0
     folds = []
     for k in range(2):
         folds.append(work / "xgboost" / "trial_0" / f"fold_{k}.json")
-        assert script("train_fold").main(["--table-dir", str(table), "--plan", str(plan_path), "--model-type",
+        assert script("train_fold").main(["--table", str(table / "table.json"), "--plan", str(plan_path), "--model-type",
                                           "xgboost", "--trial", "0", "--fold", str(k), "--output", str(folds[-1])]) == 0
     trial = work / "xgboost" / "trial_0.json"
     assert script("summarize_trial").main(["--folds", *map(str, folds), "--output", str(trial)]) == 0
     out = tmp_path / "results" / "models" / "reinforcement"
-    assert script("select_model").main(["--table-dir", str(table), "--plan", str(plan_path), "--trials", str(trial),
-                                        "--output-dir", str(out)]) == 0
+    assert script("select_model").main(["--table", str(table / "table.json"), "--plan", str(plan_path),
+                                        "--trials", str(trial), "--sidecar", str(out / "best_model.meta.json")]) == 0
 
     names = {"best_model.json", "best_model.meta.json", "training_history.json", "model_comparison.json"}
     assert names <= {p.name for p in cli_out.iterdir()} and names == {p.name for p in out.iterdir()}

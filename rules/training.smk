@@ -1,0 +1,95 @@
+# Steps 4-5: training table -> plan -> one job per (model type, trial, fold) -> trial summaries
+# -> the chosen model. Needs rules/training_common.smk.
+#
+# select_model also writes results/models/reinforcement/best_model.<ext>, the artifact, which is
+# not declared: its extension (.pth/.json/.txt/.cbm) depends on the type chosen at run time,
+# and the seed's layout (M.7) keeps it next to its sidecar. The declared sidecar is written
+# last, names the artifact and records its sha256, and select_model removes artifacts of other
+# types first, so the sidecar is the one complete, checked handle on the model.
+
+
+rule prepare_training_data:
+    input:
+        survivors="results/scoring/survivors_with_scores.json",
+        script=script("prepare_training_data.py"),
+    output:
+        arrays=TRAINING_ARRAYS,
+        table=TRAINING_TABLE,
+    params:
+        label=config["training"]["label"],
+    log:
+        "logs/training/prepare_training_data.log",
+    benchmark:
+        "benchmarks/training/prepare_training_data.tsv"
+    shell:
+        "python {input.script:q} --survivors {input.survivors:q} --label {params.label:q}"
+        " --table {output.table:q} > {log:q} 2>&1"
+
+
+rule plan_training:
+    input:
+        arrays=TRAINING_ARRAYS,
+        table=TRAINING_TABLE,
+        script=script("plan_training.py"),
+    output:
+        "results/training/reinforcement_engine_config.json",
+    params:
+        spec=training_params,
+    log:
+        "logs/training/plan_training.log",
+    shell:
+        "python {input.script:q} --table {input.table:q} --params {params.spec:q}"
+        " --output {output:q} > {log:q} 2>&1"
+
+
+rule train_fold:
+    input:
+        arrays=TRAINING_ARRAYS,
+        table=TRAINING_TABLE,
+        plan="results/training/reinforcement_engine_config.json",
+        script=script("train_fold.py"),
+    output:
+        "results/training/{model_type}/trial_{t}/fold_{k}.json",
+    log:
+        "logs/training/{model_type}/trial_{t}/fold_{k}.log",
+    benchmark:
+        "benchmarks/training/{model_type}/trial_{t}/fold_{k}.tsv"
+    threads: 1
+    shell:
+        "python -m seedsift.place -- python {input.script:q} --table {input.table:q}"
+        " --plan {input.plan:q} --model-type {wildcards.model_type:q} --trial {wildcards.t:q}"
+        " --fold {wildcards.k:q} --threads {threads} --output {output:q} > {log:q} 2>&1"
+
+
+rule summarize_trial:
+    input:
+        folds=training_folds,
+        script=script("summarize_trial.py"),
+    output:
+        "results/training/{model_type}/trial_{t}.json",
+    log:
+        "logs/training/{model_type}/trial_{t}.log",
+    shell:
+        "python {input.script:q} --folds {input.folds:q} --output {output:q} > {log:q} 2>&1"
+
+
+rule select_model:
+    input:
+        trials=training_trials,
+        arrays=TRAINING_ARRAYS,
+        table=TRAINING_TABLE,
+        plan="results/training/reinforcement_engine_config.json",
+        script=script("select_model.py"),
+    output:
+        sidecar="results/models/reinforcement/best_model.meta.json",
+        history="results/models/reinforcement/training_history.json",
+        comparison="results/models/reinforcement/model_comparison.json",
+    log:
+        "logs/models/reinforcement/select_model.log",
+    benchmark:
+        "benchmarks/models/reinforcement/select_model.tsv"
+    threads: 2
+    shell:
+        "python -m seedsift.place -- python {input.script:q} --table {input.table:q}"
+        " --plan {input.plan:q} --trials {input.trials:q} --sidecar {output.sidecar:q}"
+        " --history {output.history:q} --comparison {output.comparison:q} --threads {threads} > {log:q} 2>&1"
