@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps run test bench dag clean
+.PHONY: setup system-deps run test bench dag clean rerun-missing cluster-bench
 
 setup: $(STAMP)
 
@@ -35,3 +35,18 @@ bench: setup
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+
+# Job DAG and rule graph as SVG in $(DAG_DIR)/ (graphviz dot, installed by system-deps when missing).
+DAG_DIR ?= dag
+dag: setup system-deps
+	python -m seedsift.graphs --outdir $(DAG_DIR) -- $(SNAKEMAKE_ARGS)
+
+# After deleting intermediate outputs of a finished run: rebuild exactly the missing files and
+# what depends on them (snakemake alone says "Nothing to be done"). Add -n to SNAKEMAKE_ARGS to preview.
+rerun-missing: setup
+	python -m seedsift.rerun -- $(SNAKEMAKE_ARGS)
+
+# Per-job overhead of the cluster profile over loopback ssh against the local executor
+# (starts private sshd servers on 127.0.0.x: needs root and openssh-server).
+cluster-bench: setup system-deps
+	python -m seedsift.bench_cluster $(CLUSTER_BENCH_ARGS)
