@@ -163,7 +163,7 @@ def bench_trials(n=100_000, d=50, k_folds=5, model_types=None, seed=0, threads=N
         table_dir = write_array_table(Path(tmp) / "table", X, y, [f"f{i:02d}" for i in range(d)])
         cfg = training.default_training_config()
         cfg.update(k_folds=k_folds, trials=1, model_types=list(model_types or training.MODEL_TYPES))
-        plan = training.plan_training(n, d, cfg)
+        plan = training.make_plan(table_dir, cfg)
         result = {}
         for model_type in cfg["model_types"]:
             t0 = time.perf_counter()

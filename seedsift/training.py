@@ -48,8 +48,13 @@ MIN_POSITIVES = 10
 EARLY_STOPPING_ROUNDS = 20
 # Rows a tree leaf should have on average when the plan caps depth and leaves.
 ROWS_PER_LEAF = 20
+TREE_MAX_DEPTH = 8
+# Rows x boosting rounds one tree fold may process: keeps a fold within seconds on one core.
+TREE_ROW_ROUND_BUDGET = 20_000_000
 # Rows x epochs one neural-net fold may process: keeps a fold within seconds on 2 cores.
 NN_ROW_EPOCH_BUDGET = 3_000_000
+NN_MAX_WIDTH = 256
+NN_MAX_STEPS = 250
 SELECTION_RULE = (
     "best trial per model type = lowest mean validation MSE over the k folds (ties: the lower trial "
     "number, so the defaults of trial 0 win a tie); with compare_models the chosen type is the one whose "
@@ -104,23 +109,24 @@ def _narrow(bound, lo=None, hi=None):
 
 
 def _plan_neural_net(space, fit_rows, reasons):
-    width_cap = max(16, _pow2_floor(fit_rows / 25))
+    width_cap = min(NN_MAX_WIDTH, max(16, _pow2_floor(fit_rows / 25)))
     space["hidden_width"] = _narrow(space["hidden_width"], hi=width_cap)
     reasons["neural_net.hidden_width"] = (
         f"first layer at most {space['hidden_width']['max']} units: about one unit per 25 training rows "
-        f"({fit_rows} per fold), rounded down to a power of two, so the network cannot memorise the few positives")
+        f"({fit_rows} per fold), rounded down to a power of two, and never above {NN_MAX_WIDTH} (about 50 "
+        "features need no more, and it keeps a fold in seconds), so the network cannot memorise the few positives")
     layer_cap = 1 if fit_rows < 500 else 2 if fit_rows < 5000 else 3
     space["n_layers"] = _narrow(space["n_layers"], hi=layer_cap)
     reasons["neural_net.n_layers"] = (
         f"at most {space['n_layers']['max']} hidden layers (1 below 500 rows per fold, 2 below 5,000, else 3): "
         "deeper nets need more data than a survivor table has")
     choices = space["batch_size"]["choices"]
-    fits = [c for c in choices if fit_rows / 500 <= c <= max(choices[0], fit_rows / 4)]
+    fits = [c for c in choices if fit_rows / NN_MAX_STEPS <= c <= max(choices[0], fit_rows / 4)]
     space["batch_size"]["choices"] = fits or [choices[0]]
     space["batch_size"]["default"] = min(space["batch_size"]["choices"],
                                          key=lambda c: abs(math.log(c / space["batch_size"]["default"])))
     reasons["neural_net.batch_size"] = (
-        f"batch sizes {space['batch_size']['choices']}: at least 4 steps per epoch and at most 500, "
+        f"batch sizes {space['batch_size']['choices']}: at least 4 steps per epoch and at most {NN_MAX_STEPS}, "
         "so small tables still get several updates per epoch and large ones do not crawl")
     epoch_cap = int(min(space["epochs"]["max"], max(space["epochs"]["min"], NN_ROW_EPOCH_BUDGET // max(fit_rows, 1))))
     space["epochs"] = _narrow(space["epochs"], hi=epoch_cap)
@@ -133,12 +139,15 @@ def _plan_neural_net(space, fit_rows, reasons):
 
 
 def _plan_trees(model_type, space, fit_rows, reasons):
-    round_cap = int(min(space["n_estimators"]["max"], max(50, 50 * round(fit_rows / 500))))
+    by_rows = 50 * round(fit_rows / 500)
+    by_time = 50 * (TREE_ROW_ROUND_BUDGET // max(fit_rows, 1) // 50)
+    round_cap = int(min(space["n_estimators"]["max"], max(50, min(by_rows, by_time))))
     space["n_estimators"] = _narrow(space["n_estimators"], hi=round_cap)
     reasons[f"{model_type}.n_estimators"] = (
-        f"at most {space['n_estimators']['max']} rounds (about one per 10 training rows, 50 at least): with "
-        f"early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement the cap only bounds the time")
-    depth_cap = max(2, int(math.floor(math.log2(max(fit_rows, 4) / ROWS_PER_LEAF))))
+        f"at most {space['n_estimators']['max']} rounds (about one per 10 training rows, rows x rounds within "
+        f"{TREE_ROW_ROUND_BUDGET:,}, 50 at least): with early stopping after {EARLY_STOPPING_ROUNDS} rounds "
+        "without improvement the cap only bounds the time")
+    depth_cap = max(2, min(TREE_MAX_DEPTH, int(math.floor(math.log2(max(fit_rows, 4) / ROWS_PER_LEAF)))))
     if model_type == "lightgbm":
         leaves_cap = max(4, min(space["num_leaves"]["max"], fit_rows // ROWS_PER_LEAF, 2 ** depth_cap))
         space["num_leaves"] = _narrow(space["num_leaves"], hi=leaves_cap)
@@ -148,11 +157,11 @@ def _plan_trees(model_type, space, fit_rows, reasons):
         reasons["lightgbm.min_child_samples"] = "a leaf may not need more than 5% of the training rows"
     else:
         key = "max_depth" if model_type == "xgboost" else "depth"
-        cap = depth_cap if model_type == "xgboost" else min(depth_cap, 8)
-        space[key] = _narrow(space[key], hi=cap)
+        space[key] = _narrow(space[key], hi=depth_cap)
         reasons[f"{model_type}.{key}"] = (
-            f"depth at most {space[key]['max']}: log2(rows per fold / {ROWS_PER_LEAF})"
-            + (", and 8 for CatBoost, whose symmetric trees cost 2^depth leaves" if model_type == "catboost" else ""))
+            f"depth at most {space[key]['max']}: log2(rows per fold / {ROWS_PER_LEAF}), and never above "
+            f"{TREE_MAX_DEPTH} (2^{TREE_MAX_DEPTH} leaves are plenty for about 50 features; deeper trees fit the "
+            "chance survivors' noise and cost time)")
 
 
 def plan_training(n_survivors, n_features, config):

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from models.gpu_memory import GPUMemoryMixin, resolve_device
+from models.gpu_memory import DeviceChoice, GPUMemoryMixin, resolve_device
 from seedsift.errors import ConfigError, InputError, SeedsiftError
 
 log = logging.getLogger(__name__)
@@ -198,10 +198,17 @@ class BaseWrapper(GPUMemoryMixin):
         }
 
     def _choose_device(self):
-        choice = resolve_device(self.device, self._gpu_probe)
+        self._set_device(resolve_device(self.device, self._gpu_probe))
+
+    def _set_device(self, choice):
         self.device_choice_ = choice
         self.device_ = choice.device
         self.device_note_ = choice.note
+
+    def _fell_back(self, reason):
+        """Record that the backend ran on the CPU although the GPU was chosen."""
+        c = self.device_choice_
+        self._set_device(DeviceChoice(c.requested, "cpu", True, f"CPU fallback: {reason} ({c.note})"))
 
     # -- backend hooks ------------------------------------------------------------------------
     @staticmethod

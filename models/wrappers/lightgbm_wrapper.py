@@ -50,7 +50,7 @@ class LightGBMWrapper(BaseWrapper):
         return _probe_gpu()
 
     def _booster_params(self, p):
-        return {
+        params = {
             "objective": "regression",
             "metric": "l2",
             "device_type": "gpu" if self.device_ == "cuda" else "cpu",
@@ -66,10 +66,12 @@ class LightGBMWrapper(BaseWrapper):
             "seed": int(p["seed"]),
             # Same result for the same seed regardless of thread timing.
             "deterministic": True,
-            "force_row_wise": True,
             "num_threads": int(p["n_jobs"]),
             "verbosity": -1,
         }
+        if self.device_ != "cuda":
+            params["force_row_wise"] = True  # a CPU histogram option; part of deterministic CPU training
+        return params
 
     def _fit(self, X_train, y_train, X_val, y_val, p):
         params = self._booster_params(p)

@@ -5,6 +5,8 @@ saving, so the file is exactly the model that was selected.
 """
 
 import functools
+import json
+import warnings
 
 import numpy as np
 import xgboost as xgb
@@ -18,10 +20,20 @@ def _probe_cuda():
         return False, "this xgboost build has no CUDA support"
     try:
         dm = xgb.DMatrix(np.arange(8, dtype=np.float32).reshape(4, 2), label=np.arange(4, dtype=np.float32))
-        xgb.train({"device": "cuda", "tree_method": "hist", "verbosity": 0}, dm, num_boost_round=1)
+        with warnings.catch_warnings():
+            # Without a visible GPU xgboost warns and trains on the CPU; the config below says so.
+            warnings.simplefilter("ignore", UserWarning)
+            booster = xgb.train({"device": "cuda", "tree_method": "hist", "verbosity": 0}, dm, num_boost_round=1)
     except xgb.core.XGBoostError as exc:
         return False, f"xgboost cannot use CUDA ({str(exc).splitlines()[0][:160]})"
+    if not _device_of(booster).startswith("cuda"):
+        return False, "xgboost finds no visible GPU"
     return True, "ok"
+
+
+def _device_of(booster):
+    """The device a booster actually ran on (xgboost silently moves to the CPU without a GPU)."""
+    return json.loads(booster.save_config())["learner"]["generic_param"].get("device", "cpu")
 
 
 class XGBoostWrapper(BaseWrapper):
@@ -74,6 +86,8 @@ class XGBoostWrapper(BaseWrapper):
             self._booster_params(p), dtrain, num_boost_round=int(p["n_estimators"]), evals=evals,
             early_stopping_rounds=int(p["early_stopping_rounds"]) if X_val is not None else None,
             evals_result=record, verbose_eval=False)
+        if self.device_ == "cuda" and not _device_of(booster).startswith("cuda"):
+            self._fell_back("xgboost moved the fit to the CPU")
         n_rounds = booster.num_boosted_rounds()
         best = booster.best_iteration if X_val is not None else n_rounds - 1
         # Keep only the rounds up to the best one: predict() and the saved file then agree.
@@ -82,6 +96,9 @@ class XGBoostWrapper(BaseWrapper):
         self.history_ = _history(record, "rmse")
 
     def _predict(self, X):
+        if self.device_ == "cuda":
+            # Host data with a GPU booster: a DMatrix avoids xgboost's device-mismatch fallback warning.
+            return self.model_.predict(xgb.DMatrix(X))
         return self.model_.inplace_predict(X)
 
     def _save(self, path):
