@@ -9,6 +9,7 @@ by the sshd logs, not only by the placer's own records.
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -24,9 +25,8 @@ from seedsift import loopback, place, run_manifest
 pytestmark = pytest.mark.cluster
 
 PROFILE = REPO / "profiles" / "cluster"
-REMOTE_RULES = {"sieve_shard", "score_chunk"}
-# Fields that differ between any two runs (clocks, speeds, the worker's GPU).
-VOLATILE = {"metadata", "elapsed_s", "seeds_per_s"}
+# Fields that differ between any two runs: clocks, speeds, run ids, where a job ran.
+VOLATILE = {"metadata", "agent_metadata", "elapsed_s", "seeds_per_s"}
 
 WITNESS = """#!/bin/sh
 printf 'start %s %s %s|%s|%s|%s|%s|%s|%s\\n' "$(date +%s.%N)" "$$" "${SSH_CONNECTION:-none}" "${SEEDSIFT_NODE-}" \\
@@ -37,6 +37,17 @@ rc=$?
 printf 'end %s %s %s\\n' "$(date +%s.%N)" "$$" "$rc" >> {log}
 exit $rc
 """
+
+
+def placed_rules():
+    """Rules whose shell command starts with the placer, read from rules/*.smk."""
+    names = set()
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
+            m = re.match(r"rule (\w+):", block)
+            if m and "python -m seedsift.place" in block:
+                names.add(m.group(1))
+    return names
 
 
 def _skip_reason():
@@ -144,8 +155,9 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
     seen = witness(log)
     manifest = write_manifest(workdir, e)
     planned = manifest["planned_by_rule"]
-    n_remote = sum(planned[r] for r in REMOTE_RULES)
-    assert n_remote == 8 and manifest["totals"]["expected"] == 8
+    remote_rules = {r for r in placed_rules() if planned.get(r)}
+    n_remote = sum(planned[r] for r in remote_rules)
+    assert n_remote >= 8 and manifest["totals"]["expected"] == n_remote
 
     # Every remote job ran once, over ssh, on a live node, with a clean environment.
     assert len(seen) == n_remote and all(j["rc"] == 0 for j in seen)
@@ -171,9 +183,9 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
         assert (j["cuda"], j["hip"], j["hsa"]) == ("unset", j["gpu"], "10.3.0")
 
     # The manifest agrees, and the dead node cost no job: its one attempt failed over.
-    assert manifest["totals"]["completed"] == 8 and manifest["totals"]["failed"] == 0
+    assert manifest["totals"]["completed"] == n_remote and manifest["totals"]["failed"] == 0
     jobs = manifest["jobs"]
-    assert {j["rule"] for j in jobs} == REMOTE_RULES and all(j["status"] == "completed" for j in jobs)
+    assert {j["rule"] for j in jobs} == remote_rules and all(j["status"] == "completed" for j in jobs)
     assert all(j["node"] in address and j["attempts"][-1]["via"] == "ssh" for j in jobs)
     assert manifest["nodes"]["dead"]["completed"] == 0
     assert manifest["nodes"]["dead"]["node_down"] == manifest["nodes"]["dead"]["expected"] >= 1
@@ -215,7 +227,7 @@ def test_a_node_dying_mid_run_costs_no_job(tmp_path, local_results):
         assert proc.returncode == 0, out[-5000:]
         manifest = write_manifest(workdir, e)
 
-    assert manifest["totals"]["completed"] == manifest["totals"]["expected"] == 8
+    assert manifest["totals"]["completed"] == manifest["totals"]["expected"] >= 8
     assert manifest["nodes"]["node-b"]["node_down"] >= 1
     moved = [j for j in manifest["jobs"] if any(a["outcome"] == "node_down" for a in j["attempts"])]
     assert moved and all(j["status"] == "completed" and j["node"] == "node-a" for j in moved)

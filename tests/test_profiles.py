@@ -47,6 +47,18 @@ def test_cluster_profile_points_the_placer_at_its_inventory(monkeypatch, tmp_pat
     assert os.environ[place.ENV_SSH_CONFIG] == str(tmp_path / "ssh" / "config")
 
 
+def test_every_placed_rule_takes_a_slot_in_the_cluster_profile_and_a_gpu_under_slurm():
+    from test_cluster import placed_rules
+
+    rules = placed_rules()
+    assert {"sieve_shard", "score_chunk"} <= rules
+    cluster = yaml.safe_load((PROFILES / "cluster" / "config.yaml").read_text())
+    slurm = yaml.safe_load((PROFILES / "slurm" / "config.yaml").read_text())
+    for rule in rules:
+        assert cluster["set-resources"].get(rule) == {"gpu_slots": 1}, f"cluster profile: {rule} takes no slot"
+        assert slurm["set-resources"].get(rule, {}).get("gpu") == 1, f"slurm profile: {rule} gets no GPU"
+
+
 def test_gpu_slots_of_the_profile_match_its_inventory():
     from seedsift import inventory
 
