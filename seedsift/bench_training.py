@@ -2,8 +2,9 @@
 
 ``python -m seedsift.bench_training load --mb 1000`` generates a survivors file of about
 that size in a temporary folder and measures the one-pass loader in a fresh subprocess
-(MB/s and peak RSS; targets >= 40 MB/s and <= 600 MB). ``... trials --n 100000``
-times one trial (all folds) per model type on a generated table.
+(MB/s and peak RSS; targets >= 40 MB/s and <= 600 MB). ``... trials --n 100000
+--trials 0 1 2`` times whole trials (all folds, one thread) per model type on a generated
+table (targets: trees <= 10 s, neural_net <= 30 s per 5-fold trial).
 
 ``write_survivors_file`` is also the test suites' generator of realistic survivor files.
 """
@@ -150,29 +151,34 @@ def bench_load(megabytes=50, workdir=None, keep=False):
             tmp.cleanup()
 
 
-def bench_trials(n=100_000, d=50, k_folds=5, model_types=None, seed=0, threads=None):
-    """Time one trial (``k_folds`` folds, trial 0 of the plan) per model type on a generated table."""
+def bench_trials(n=100_000, d=50, k_folds=5, model_types=None, seed=0, threads=1, trials=(0,)):
+    """Time whole trials (``k_folds`` folds each) per model type on a generated table.
+
+    Trial 0 uses the defaults, later trials sampled parameters, as in the pipeline. Prints a
+    line per (type, trial) and returns the figures.
+    """
     from seedsift import training
     from seedsift.training_table import write_array_table
 
-    threads = threads or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(seed)
         X = rng.random((n, d), dtype=np.float32)
         y = np.clip((rng.random(n) < 0.001) + 0.05 * np.sin(3 * X[:, 0]) * X[:, 1], 0, 1)
         table_dir = write_array_table(Path(tmp) / "table", X, y, [f"f{i:02d}" for i in range(d)])
         cfg = training.default_training_config()
-        cfg.update(k_folds=k_folds, trials=1, model_types=list(model_types or training.MODEL_TYPES))
+        cfg.update(k_folds=k_folds, trials=max(trials) + 1, model_types=list(model_types or training.MODEL_TYPES))
         plan = training.make_plan(table_dir, cfg)
         result = {}
         for model_type in cfg["model_types"]:
-            t0 = time.perf_counter()
-            folds = [training.run_fold(table_dir, plan, model_type, 0, k, n_jobs=threads) for k in range(k_folds)]
-            trial = training.summarize_trial(folds)
-            result[model_type] = {"trial_s": round(time.perf_counter() - t0, 2),
-                                  "mean_val_mse": trial["mean_val_mse"], "device": folds[0]["device"]}
-            print(model_type, json.dumps(result[model_type]), flush=True)
-        return {"n": n, "d": d, "k_folds": k_folds, "threads": threads, "per_type": result}
+            for t in trials:
+                t0 = time.perf_counter()
+                folds = [training.run_fold(table_dir, plan, model_type, t, k, n_jobs=threads) for k in range(k_folds)]
+                trial = training.summarize_trial(folds)
+                row = {"trial_s": round(time.perf_counter() - t0, 2), "mean_val_mse": trial["mean_val_mse"],
+                       "mean_best_iteration": trial["mean_best_iteration"], "device": folds[0]["device"]}
+                result[f"{model_type}/trial_{t}"] = row
+                print(model_type, t, json.dumps(row), flush=True)
+        return {"n": n, "d": d, "k_folds": k_folds, "threads": threads, "per_trial": result}
 
 
 def main(argv=None):
@@ -190,12 +196,13 @@ def main(argv=None):
     trials.add_argument("--d", type=int, default=50)
     trials.add_argument("--k-folds", type=int, default=5)
     trials.add_argument("--model-types", nargs="*", default=None)
-    trials.add_argument("--threads", type=int, default=None)
+    trials.add_argument("--threads", type=int, default=1)
+    trials.add_argument("--trials", type=int, nargs="*", default=[0], help="trial numbers (0 = defaults)")
     args = ap.parse_args(argv)
     if args.what == "load":
         bench_load(args.mb, args.workdir)
     else:
-        bench_trials(args.n, args.d, args.k_folds, args.model_types, threads=args.threads)
+        bench_trials(args.n, args.d, args.k_folds, args.model_types, threads=args.threads, trials=args.trials)
     return 0
 
 

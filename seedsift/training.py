@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.feature_schema import DEFAULT_LABEL, feature_schema_of, label_metadata
+from models.feature_schema import DEFAULT_LABEL, feature_schema_of
 from models.gpu_memory import hardware_summary
 from models.model_factory import (SIDECAR_NAME, create_model, get_model_extension, remove_sidecar_outputs,
                                   save_model_with_sidecar, save_no_model_sidecar)
@@ -32,7 +32,7 @@ from models.model_selector import regression_metrics
 from models.wrappers import MODEL_TYPES
 from seedsift import manifests
 from seedsift.errors import ConfigError, InputError
-from seedsift.jsonio import read_json, sha256_file, write_json
+from seedsift.jsonio import read_json, write_json
 from seedsift.training_table import TABLE_JSON, open_training_table, write_training_table
 
 log = logging.getLogger(__name__)

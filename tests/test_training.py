@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -281,3 +282,56 @@ def test_cli_compare_models_and_degenerate_exit(tmp_path, capsys):
     assert "no model trained" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--trials"):
         cli.main(["--survivors", str(survivors), "--lottery-data", str(draws), "--trials", "0"])
+
+
+# -- the rules -------------------------------------------------------------------------------------
+def rules_workflow(tmp_path, training_config):
+    """A Snakefile that includes only the training rules (plus common.smk), on a generated
+    survivors file, so the rules are tested without the upstream steps."""
+    import yaml
+
+    from conftest import deep_update, env
+
+    wf = tmp_path / "wf"
+    wf.mkdir()
+    (wf / "scripts").symlink_to(REPO / "scripts")
+    (wf / "config.yaml").symlink_to(REPO / "config.yaml")
+    (wf / "Snakefile").write_text(
+        'configfile: f"{workflow.basedir}/config.yaml"\n\n\n'
+        f'include: "{REPO}/rules/common.smk"\n'
+        f'include: "{REPO}/rules/training_common.smk"\n'
+        f'include: "{REPO}/rules/training.smk"\n\n\n'
+        "rule all:\n    input:\n        rules.select_model.output,\n    default_target: True\n")
+    work = tmp_path / "work"
+    write_survivors_file(work / "results/scoring/survivors_with_scores.json", 300, seed=8, n_true=4, signal=0.3)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(deep_update(yaml.safe_load((REPO / "config.yaml").read_text()),
+                                                                  {"training": training_config})))
+    base = [str(sys.executable.rsplit("/", 1)[0] + "/snakemake"), "-s", str(wf / "Snakefile"), "-d", str(work),
+            "--configfile", str(tmp_path / "cfg.yaml")]
+    return base, work, env()
+
+
+def test_training_rules_dag(tmp_path):
+    cfg = {"trials": 2, "k_folds": 3, "model_types": ["xgboost", "catboost"]}
+    base, work, e = rules_workflow(tmp_path, cfg)
+    proc = subprocess.run(base + ["-n", "--quiet", "rules"], capture_output=True, text=True, env=e, cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert counts["train_fold"] == "12" and counts["summarize_trial"] == "4"
+    assert counts["prepare_training_data"] == counts["plan_training"] == counts["select_model"] == "1"
+
+
+@pytest.mark.slow
+def test_training_rules_run(tmp_path):
+    cfg = {"trials": 1, "k_folds": 2, "model_types": ["xgboost", "lightgbm"]}
+    base, work, e = rules_workflow(tmp_path, cfg)
+    proc = subprocess.run(base + ["--cores", "2"], capture_output=True, text=True, env=e, cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = work / "results/models/reinforcement"
+    meta = read_json(out / "best_model.meta.json")
+    assert meta["model_type"] in cfg["model_types"] and (out / meta["checkpoint_path"]).is_file()
+    assert set(read_json(out / "model_comparison.json")["per_type"]) == set(cfg["model_types"])
+    assert (work / "logs/training/xgboost/trial_0/fold_1.log").exists()
+    assert (work / "benchmarks/training/lightgbm/trial_0/fold_0.tsv").exists()
+    again = subprocess.run(base + ["-n"], capture_output=True, text=True, env=e, cwd=work)
+    assert "Nothing to be done" in again.stdout + again.stderr
