@@ -551,6 +551,8 @@ def _arguments(argv):
     ap.add_argument("--require", default="", help="GPU kinds the job needs, comma-separated (cuda, rocm, none)")
     ap.add_argument("--manifest", action="store_true", help="write the run manifest from the placement log and exit")
     ap.add_argument("--output", type=Path, help="with --manifest: where to write it")
+    ap.add_argument("--if-placed", action="store_true",
+                    help="with --manifest: write nothing when the latest run placed no job (a local run)")
     ap.add_argument("--check", action="store_true", help="probe every node of the inventory and exit")
     return ap.parse_args(argv)
 
@@ -580,8 +582,9 @@ def main(argv=None):
     if args.manifest:
         from seedsift import run_manifest
 
-        path = run_manifest.write(Path.cwd(), args.output)
-        print(path)
+        path = run_manifest.write(Path.cwd(), args.output, only_if_placed=args.if_placed)
+        if path is not None:
+            print(path)
         return 0
     if args.check:
         inv = load_inventory()

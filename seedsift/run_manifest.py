@@ -162,11 +162,18 @@ def build(records, planned=None, since=None, bad_lines=0):
     }
 
 
-def write(workdir, output=None):
-    """Build the manifest of the latest run in ``workdir`` and write it atomically; returns its path."""
+def write(workdir, output=None, only_if_placed=False):
+    """Build the manifest of the latest run in ``workdir`` and write it atomically; returns its path.
+
+    With ``only_if_placed`` nothing is written (and None returned) when the latest run placed no
+    job, so that a local run does not replace the manifest of the last cluster run.
+    """
     workdir = Path(workdir)
     records, bad = read_records(workdir / PLACEMENT_LOG)
     log, started, planned = latest_snakemake_run(workdir)
+    if only_if_placed and not any(r["event"] == "start" and (started is None or r.get("time", 0) >= started - _SLACK_S)
+                                  for r in records):
+        return None
     manifest = {
         "run": {
             "snakemake_log": str(log.relative_to(workdir)) if log else None,

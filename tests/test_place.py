@@ -394,6 +394,23 @@ def test_manifest_groups_attempts_and_counts_per_node():
     assert m["nodes"]["a"]["failed"] == 1 and m["nodes"]["a"]["unfinished"] == 1
 
 
+def test_manifest_only_if_placed_leaves_the_last_cluster_manifest_alone(tmp_path):
+    assert run_manifest.write(tmp_path, only_if_placed=True) is None
+    assert not (tmp_path / run_manifest.MANIFEST).exists()
+    place.append_record(tmp_path / place.PLACEMENT_LOG, {"event": "start", "placement": "p", "attempt": 1,
+                                                          "node": "a", "gpu": "0", "rule": "r", "time": time.time()})
+    assert run_manifest.write(tmp_path, only_if_placed=True) == tmp_path / run_manifest.MANIFEST
+    # A later snakemake run (its log names its start) that placed nothing writes nothing.
+    logs = tmp_path / run_manifest.SNAKEMAKE_LOGS
+    logs.mkdir(parents=True)
+    later = time.strftime("%Y-%m-%dT%H%M%S", time.localtime(time.time() + 60)) + ".000000.snakemake.log"
+    (logs / later).write_text("Job stats:\njob count\n--- ---\nr 1\ntotal 1\n")
+    before = (tmp_path / run_manifest.MANIFEST).read_text()
+    assert run_manifest.write(tmp_path, only_if_placed=True) is None
+    assert (tmp_path / run_manifest.MANIFEST).read_text() == before
+    assert json.loads(run_manifest.write(tmp_path).read_text())["totals"]["placed"] == 0
+
+
 def test_planned_jobs_from_a_snakemake_log():
     text = "Building DAG of jobs...\nJob stats:\njob            count\n-----------  -------\nsieve_shard        8\n" \
            "aggregate_sieve    1\ntotal              9\n\nSelect jobs to execute...\n"
