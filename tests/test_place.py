@@ -102,6 +102,21 @@ def test_ssh_argv_has_forced_options_and_no_shell(tmp_path):
     assert argv[-5:] == ["-p", "2222", "-l", "u", "192.0.2.1"]
 
 
+def test_environment_names_inventory_and_ssh_config(tmp_path):
+    own, other = tmp_path / "own_config", tmp_path / "other config"
+    own.write_text("")
+    other.write_text("")
+    inv = write_inventory(tmp_path, {"a": {"ssh": "a"}}, ssh_config="own_config")
+    assert place.load_inventory({}) is None and place.load_inventory({place.ENV_NODES: " "}) is None
+    assert place.load_inventory({place.ENV_NODES: str(inv)}).ssh_config == str(own)
+    got = place.load_inventory({place.ENV_NODES: str(inv), place.ENV_SSH_CONFIG: str(other)})
+    assert got.ssh_config == str(other)
+    with pytest.raises(InputError, match="does not exist"):
+        place.load_inventory({place.ENV_NODES: str(tmp_path / "missing.yaml")})
+    assert place.lock_dir({}, cwd=tmp_path) == tmp_path / ".nodelocks"
+    assert place.lock_dir({place.ENV_LOCKDIR: "/var/tmp/locks"}, cwd=tmp_path) == Path("/var/tmp/locks")
+
+
 # --------------------------------------------------------------------------- GPU environment
 
 
