@@ -78,6 +78,22 @@ def validate_feature_schema_hash(expected_hash, runtime_names, expected_names=No
     raise FeatureSchemaMismatch(f"Feature schema mismatch - retrain required ({detail})")
 
 
+def model_inputs(names, X, meta):
+    """The columns of ``X`` (named ``names``) that the model of sidecar ``meta`` takes, in its order.
+
+    Applies the training rule first (label and identifier names inside ``features`` are never
+    inputs), then requires exactly the sidecar's feature names: anything else raises
+    FeatureSchemaMismatch listing the missing and extra columns (M.6).
+    """
+    schema = meta["feature_schema"]
+    label = (meta.get("y_label_source") or {}).get("field") or DEFAULT_LABEL
+    never = set(excluded_names(label))
+    usable = [n for n in names if n not in never]
+    validate_feature_schema_hash(schema["feature_schema_hash"], usable, schema["feature_names"])
+    position = {n: i for i, n in enumerate(names)}
+    return list(schema["feature_names"]), np.asarray(X)[:, [position[n] for n in schema["feature_names"]]]
+
+
 def excluded_names(label_field=DEFAULT_LABEL, exclude=()):
     """Every name that is never a feature for this label."""
     return tuple(sorted(set(NEVER_FEATURES) | {label_field} | set(exclude)))

@@ -160,3 +160,13 @@ def test_training_table_round_trip_is_memory_mapped(tmp_path):
     np.save(tmp_path / "table" / "y.npy", np.zeros(120))
     with pytest.raises(InputError, match="sha256"):
         open_training_table(tmp_path / "table", verify=True)
+
+
+def test_model_inputs_apply_the_training_rule_and_the_schema_order():
+    meta = {"feature_schema": fs.feature_schema_of(["a", "b"]), "y_label_source": {"field": "holdout_quality"}}
+    names = ["skip", "b", "holdout_matches", "a"]
+    X = np.array([[2, 20, 5, 10], [3, 30, 6, 11]], dtype=np.float32)
+    cols, Xm = fs.model_inputs(names, X, meta)
+    assert cols == ["a", "b"] and Xm.tolist() == [[10, 20], [11, 30]]
+    with pytest.raises(fs.FeatureSchemaMismatch, match=r"missing columns \['b'\].*extra columns \['c'\]"):
+        fs.model_inputs(["a", "c"], X[:, :2], meta)
