@@ -108,13 +108,13 @@ def _narrow(bound, lo=None, hi=None):
     return out
 
 
-def _plan_neural_net(space, fit_rows, reasons):
-    width_cap = min(NN_MAX_WIDTH, max(16, _pow2_floor(fit_rows / 25)))
+def _plan_neural_net(space, fit_rows, n_features, reasons):
+    width_cap = min(NN_MAX_WIDTH, max(16, min(_pow2_floor(fit_rows / 25), _pow2_floor(8 * n_features))))
     space["hidden_width"] = _narrow(space["hidden_width"], hi=width_cap)
     reasons["neural_net.hidden_width"] = (
-        f"first layer at most {space['hidden_width']['max']} units: about one unit per 25 training rows "
-        f"({fit_rows} per fold), rounded down to a power of two, and never above {NN_MAX_WIDTH} (about 50 "
-        "features need no more, and it keeps a fold in seconds), so the network cannot memorise the few positives")
+        f"first layer at most {space['hidden_width']['max']} units: at most one unit per 25 training rows "
+        f"({fit_rows} per fold) and 8 per feature ({n_features}), rounded down to a power of two, never above "
+        f"{NN_MAX_WIDTH} (it keeps a fold within seconds), so the network cannot memorise the few positives")
     layer_cap = 1 if fit_rows < 500 else 2 if fit_rows < 5000 else 3
     space["n_layers"] = _narrow(space["n_layers"], hi=layer_cap)
     reasons["neural_net.n_layers"] = (
@@ -132,7 +132,7 @@ def _plan_neural_net(space, fit_rows, reasons):
     space["epochs"] = _narrow(space["epochs"], hi=epoch_cap)
     reasons["neural_net.epochs"] = (
         f"at most {space['epochs']['max']} epochs: rows x epochs per fold within {NN_ROW_EPOCH_BUDGET:,} "
-        "(a few seconds on two CPU cores); early stopping on the validation fold usually stops sooner")
+        "(seconds on one CPU core); early stopping on the validation fold usually stops sooner")
     patience_cap = max(space["patience"]["min"], space["epochs"]["max"] // 5)
     space["patience"] = _narrow(space["patience"], hi=patience_cap)
     reasons["neural_net.patience"] = f"patience at most a fifth of the epoch cap ({space['patience']['max']})"
@@ -195,7 +195,7 @@ def plan_training(n_survivors, n_features, config):
     for model_type in model_types:
         space = search_bounds(model_type)
         if model_type == "neural_net":
-            _plan_neural_net(space, fit_rows, reasons)
+            _plan_neural_net(space, fit_rows, int(n_features), reasons)
             fixed[model_type] = {}
         else:
             _plan_trees(model_type, space, fit_rows, reasons)
