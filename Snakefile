@@ -10,6 +10,15 @@
 #   scoring/scored/chunk_{i}.json                                              (score_chunk)
 #   scoring/     survivors_with_scores.json, scoring_summary.json,
 #                global_features.json                                          (aggregate_scores)
+#   training/table/  X.npy, y.npy, ids.npy, table.json                         (prepare_training_data)
+#   training/reinforcement_engine_config.json                                  (plan_training)
+#   training/{model_type}/trial_{t}/fold_{k}.json                              (train_fold)
+#   training/{model_type}/trial_{t}.json                                       (summarize_trial)
+#   models/reinforcement/  best_model.meta.json, training_history.json,
+#                model_comparison.json, and the undeclared best_model.<ext>    (select_model)
+#   predictions/predictions.json                                               (predict_next_draws)
+#   evaluation/evaluation.json                                                 (evaluate_predictions)
+#   cluster/run_manifest.json           (written at the end of a run under the cluster profile)
 #   summary.json, summary.txt                                                  (summarize_run)
 
 from snakemake.utils import min_version
@@ -24,11 +33,33 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/sieve.smk"
 include: "rules/scoring.smk"
+include: "rules/training.smk"
+include: "rules/prediction.smk"
 include: "rules/summary.smk"
 
 
+# Rules that only gather or plan stay on the head node under remote executors.
 localrules:
     all,
+    prepare_draws,
+    aggregate_sieve,
+    partition_survivors,
+    aggregate_scores,
+    prepare_training_data,
+    plan_training,
+    summarize_trial,
+    predict_next_draws,
+    evaluate_predictions,
+    summarize_run,
+
+
+# Under the cluster profile, write results/cluster/run_manifest.json after every run.
+onsuccess:
+    shell("python -m seedsift.place --manifest --if-placed")
+
+
+onerror:
+    shell("python -m seedsift.place --manifest --if-placed")
 
 
 rule all:

@@ -8,9 +8,10 @@ SHA-256 of the names joined by ',' (the seed's algorithm, M.6), so a model and t
 is applied to can be checked for the same columns.
 
 Never a feature: the label (``holdout_quality`` by default), its count, the identifiers
-(``seed``, ``prng_type``, ``skip``, ``burn``) and every top-level field such as ``score``;
-should any of these names also appear inside ``features`` they are dropped and listed in
-the metadata.
+(``seed``, ``prng_type``, ``burn``) and every top-level field such as ``score``; should any of
+these names also appear inside ``features`` they are dropped and listed in the metadata. The
+hypothesis' ``skip`` is the exception: Step 3 exports it as a feature on purpose (how many
+outputs each draw skips changes how likely a chance match is).
 """
 
 import hashlib
@@ -30,8 +31,8 @@ log = logging.getLogger(__name__)
 ORDERING = "lexicographic_by_key"
 DEFAULT_LABEL = "holdout_quality"
 ID_FIELDS = ("seed", "prng_type", "skip", "burn")
-# Names that never become features even when Step 3 puts them inside ``features``.
-NEVER_FEATURES = ("holdout_quality", "holdout_matches") + ID_FIELDS
+# Names that never become features even when they appear inside ``features``.
+NEVER_FEATURES = ("holdout_quality", "holdout_matches", "seed", "prng_type", "burn")
 IDS_DTYPE = np.dtype([("seed", "<u8"), ("skip", "<i8"), ("burn", "<i8"), ("prng", "<i2")])
 READ_BLOCK = 1 << 20
 _NUMBER_TYPES = frozenset((int, float))

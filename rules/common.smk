@@ -1,9 +1,12 @@
 # Input/param functions and wildcard constraints; no rules here.
 
-import json
+import os
 import sys
 
+# The library is imported from this checkout: by this file, and by the jobs
+# (`python -m seedsift.place`), whatever their working directory (-d/--directory).
 sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
 from seedsift.cli import params_json
 from seedsift.config import validate
@@ -20,6 +23,9 @@ config.update(_validated)
 wildcard_constraints:
     prng="[a-z0-9_]+",
     i="[0-9]+",
+    model_type="neural_net|xgboost|lightgbm|catboost",
+    t="[0-9]+",
+    k="[0-9]+",
 
 
 SCRIPTS = workflow.basedir + "/scripts"
@@ -60,3 +66,29 @@ def scoring_params(wildcards):
 def prediction_params(wildcards):
     keys = ("mod", "prediction", "pool", "scoring", "split", "evaluation")
     return params_json({k: config[k] for k in keys})
+
+
+# The binary training table: table.json and, in the same folder, the arrays it describes.
+TRAINING_TABLE = "results/training/table/table.json"
+TRAINING_ARRAYS = expand("results/training/table/{f}.npy", f=["X", "y", "ids"])
+
+
+def training_params(wildcards):
+    return params_json({"training": config["training"]})
+
+
+def training_folds(wildcards):
+    return expand(
+        "results/training/{model_type}/trial_{t}/fold_{k}.json",
+        model_type=wildcards.model_type,
+        t=wildcards.t,
+        k=range(config["training"]["k_folds"]),
+    )
+
+
+def training_trials(wildcards):
+    return expand(
+        "results/training/{model_type}/trial_{t}.json",
+        model_type=config["training"]["model_types"],
+        t=range(config["training"]["trials"]),
+    )

@@ -5,6 +5,9 @@ rule summarize_run:
         sieve="results/sieve/sieve_summary.json",
         bidirectional="results/sieve/bidirectional_survivors.json",
         scoring="results/scoring/scoring_summary.json",
+        comparison="results/models/reinforcement/model_comparison.json",
+        predictions="results/predictions/predictions.json",
+        evaluation="results/evaluation/evaluation.json",
         script=script("summarize_run.py"),
     output:
         json="results/summary.json",
@@ -14,5 +17,6 @@ rule summarize_run:
     shell:
         "python {input.script:q} --data {input.data:q} --truth {input.truth:q}"
         " --sieve {input.sieve:q} --bidirectional {input.bidirectional:q}"
-        " --scoring {input.scoring:q}"
+        " --scoring {input.scoring:q} --comparison {input.comparison:q}"
+        " --predictions {input.predictions:q} --evaluation {input.evaluation:q}"
         " --json {output.json:q} --text {output.text:q} > {log:q} 2>&1"

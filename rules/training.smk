@@ -1,5 +1,5 @@
 # Steps 4-5: training table -> plan -> one job per (model type, trial, fold) -> trial summaries
-# -> the chosen model. Needs rules/training_common.smk.
+# -> the chosen model.
 #
 # select_model also writes results/models/reinforcement/best_model.<ext>, the artifact, which is
 # not declared: its extension (.pth/.json/.txt/.cbm) depends on the type chosen at run time,
@@ -56,8 +56,8 @@ rule train_fold:
         "benchmarks/training/{model_type}/trial_{t}/fold_{k}.tsv"
     threads: 1
     shell:
-        "python -m seedsift.place -- python {input.script:q} --table {input.table:q}"
-        " --plan {input.plan:q} --model-type {wildcards.model_type:q} --trial {wildcards.t:q}"
+        "python -m seedsift.place --job-type {wildcards.model_type:q} -- python {input.script:q}"
+        " --table {input.table:q} --plan {input.plan:q} --model-type {wildcards.model_type:q} --trial {wildcards.t:q}"
         " --fold {wildcards.k:q} --threads {threads} --output {output:q} > {log:q} 2>&1"
 
 

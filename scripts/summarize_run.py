@@ -16,10 +16,14 @@ def main(argv=None):
     ap.add_argument("--sieve", required=True, type=Path, help="sieve_summary.json")
     ap.add_argument("--bidirectional", required=True, type=Path, help="bidirectional_survivors.json")
     ap.add_argument("--scoring", required=True, type=Path, help="scoring_summary.json")
+    ap.add_argument("--comparison", required=True, type=Path, help="model_comparison.json")
+    ap.add_argument("--predictions", required=True, type=Path, help="predictions.json")
+    ap.add_argument("--evaluation", required=True, type=Path, help="evaluation.json")
     ap.add_argument("--json", required=True, type=Path)
     ap.add_argument("--text", required=True, type=Path)
     args = ap.parse_args(argv)
-    result = summary.build(args.data, args.truth, args.sieve, args.bidirectional, args.scoring)
+    result = summary.build(args.data, args.truth, args.sieve, args.bidirectional, args.scoring, args.comparison,
+                           args.predictions, args.evaluation)
     summary.write(result, args.json, args.text)
     return 0
 

@@ -142,18 +142,18 @@ def pool_vote(order, quality, next_draws, pool_sizes, pool_weights, mod):
     return ranked, votes, {x: prob[x] + uniform for x in ranked}, uniform, voters
 
 
-def predict(records, names, X, model, meta, *, n_train, n_holdout, n_known, holdout_matches, mod, params):
+def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_known, holdout_matches, mod, params):
     """The prediction document (without agent_metadata) for scored survivors and a loaded model.
 
-    ``n_holdout`` draws are the evidence behind ``holdout_matches`` (None: no evidence); the
-    hypotheses are continued from history position ``n_known``.
+    ``X`` holds the model's input columns; ``train_matches`` each survivor's exact matches over
+    the ``n_train`` training draws. ``n_holdout`` draws are the evidence behind
+    ``holdout_matches`` (None: no evidence); hypotheses continue from history position ``n_known``.
     """
     horizon = params["horizon"]
     k = params["k"]
     prior = np.clip(model.predict(X), 0.0, 1.0)
     post = posterior(prior, holdout_matches, n_holdout, params["prior_strength"])
     order = np.lexsort((np.arange(len(records)), -post))
-    train_matches = np.rint(X[:, names.index("exact_match_rate")] * n_train).astype(np.int64)
     all_matches = train_matches + (holdout_matches if holdout_matches is not None else 0)
     llr = likelihood_ratio(all_matches, n_train + n_holdout, mod)
     baseline_order = np.lexsort((np.arange(len(records)), -llr))
@@ -258,6 +258,7 @@ def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, o
 
     ``holdout`` may be None (no holdout evidence: rank by the model's prior alone).
     """
+    from models.feature_schema import model_inputs
     from models.model_factory import load_model_from_sidecar, read_sidecar, sidecar_path
     from seedsift.provenance import agent_metadata, parent_run_id_of
 
@@ -272,14 +273,17 @@ def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, o
         doc = skipped(f"{survivors_path} holds no survivors: there is nothing to rank", meta, 0)
     else:
         names, X, has_label = ensure_features(records, survivors_path, train, mod, residue_mods)
+        train_matches = np.rint(X[:, names.index("exact_match_rate")] * len(train)).astype(np.int64)
+        model, meta = load_model_from_sidecar(side)
         try:
-            model, meta = load_model_from_sidecar(side, feature_names=names)
+            names, X = model_inputs(names, X, meta)
         except ValueError as exc:  # M.6 schema mismatch: one line naming the sidecar and the field
             raise InputError(side, "field 'feature_schema.feature_schema_hash'", str(exc)) from None
         use_label = has_label and holdout is not None
         hold = np.array([r["holdout_matches"] for r in records], dtype=np.float64) if use_label else None
         n_known = len(train) + (len(holdout) if holdout is not None else 0)
-        doc = predict(records, names, X, model, meta, n_train=len(train), n_holdout=len(holdout) if use_label else 0,
+        doc = predict(records, X, model, meta, train_matches=train_matches, n_train=len(train),
+                      n_holdout=len(holdout) if use_label else 0,
                       n_known=n_known, holdout_matches=hold, mod=mod, params=params)
     doc["metadata"]["survivors_file"] = str(survivors_path)
     doc["metadata"]["survivors_sha256"] = sha256_file(survivors_path)

@@ -1,6 +1,8 @@
 """The run summary printed at the end of ``make run``: what was found, next to chance."""
 
-from seedsift.jsonio import read_json, write_json, atomic_write_text
+from seedsift.jsonio import atomic_write_text, read_json, write_json
+from seedsift.provenance import agent_metadata, parent_run_id_of
+from seedsift.training import render_comparison
 
 
 def _fmt_expected(x):
@@ -32,14 +34,24 @@ def planted_rank(truth, bidirectional_path):
     }
 
 
-def build(data, truth, sieve, bidirectional, scoring):
+def build(data, truth, sieve, bidirectional, scoring, comparison, predictions, evaluation):
     """Collect the headline figures of every step into one dict (arguments are file paths)."""
     truth_doc = read_json(truth)
+    evaluation_doc = read_json(evaluation)
+    pred = read_json(predictions)
     return {
         "data": read_json(data),
         "sieve": read_json(sieve),
         "planted": planted_rank(truth_doc, bidirectional),
         "scoring": read_json(scoring),
+        "training": read_json(comparison),
+        "prediction": {k: pred.get(k) for k in ("status", "reason", "predictions", "confidence_scores",
+                                                "top_survivors", "metadata")},
+        "evaluation": {k: v for k, v in evaluation_doc.items() if k != "agent_metadata"},
+        "agent_metadata": agent_metadata(
+            "run_summary", inputs=[data, sieve, scoring, comparison, predictions, evaluation],
+            outputs=[], parent_run_id=parent_run_id_of(evaluation_doc), params=None,
+        ),
     }
 
 
@@ -80,7 +92,49 @@ def render(summary):
         else:
             lines.append(f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: NOT among the survivors.")
     lines += ["", *render_scoring(summary["scoring"])]
+    lines += ["", "Training (k-fold trials; test part never used to choose):",
+              *("  " + ln for ln in render_comparison(summary["training"]).splitlines())]
+    lines += ["", *render_prediction(summary["prediction"]), *render_evaluation(summary["evaluation"])]
     return "\n".join(lines) + "\n"
+
+
+def render_prediction(pred):
+    """Step 6 lines: the numbers, their confidence, the best survivor."""
+    if pred["status"] != "OK":
+        return [f"Prediction: skipped - {pred.get('reason')}."]
+    meta = pred["metadata"]
+    conf = pred["confidence_scores"]
+    lines = [
+        f"Prediction for draw {meta['n_known_draws'] + 1} (model {meta['model_type']}, "
+        f"{meta['n_survivors']:,} survivors): {pred['predictions']}",
+        f"  model-based probability of the first pick: {conf[0]:.3f} (chance: {1 / meta['mod']:.4f}); "
+        "believe it only as far as the evaluation below supports it.",
+    ]
+    if pred["top_survivors"]:
+        t = pred["top_survivors"][0]
+        lines.append(f"  best survivor: {t['prng_type']} seed {t['seed']} skip {t['skip']}, "
+                     f"posterior quality {t['posterior_quality']:.3f} (model prior {t['predicted_quality']:.3f})")
+    return lines
+
+
+def render_evaluation(ev):
+    """Evaluation lines: the verdict in plain words, next to chance and the baselines."""
+    lines = [f"Evaluation on {ev['n_test']} unseen test draws: {ev['verdict'].upper()} - {ev['reason']}."]
+    m = ev.get("model")
+    if m:
+        base, rnd = ev["likelihood_baseline"], ev["random_pick"]
+        lines.append(
+            f"  top-k hits: model {m['topk_hits']}, likelihood baseline {base['topk_hits']}, random pick "
+            f"{rnd['topk_hits']}, chance expects {m['expected_topk_hits']:.2f}; log score {m['log_score']:.3f} "
+            f"nats/draw vs {m['uniform_log_score']:.3f} for a uniform guess (lower is better)."
+        )
+    t = ev.get("truth")
+    if t:
+        where = f"ranked {t['rank_posterior']} by the model's posterior" if t["survivor"] else "not a survivor"
+        repro = t.get("reproduces_test_draws")
+        lines.append(f"  planted {t['prng']} seed {t['seed']}: {where}; its continuation "
+                     f"{'reproduces' if repro else 'does not reproduce'} the noise-free test draws.")
+    return lines
 
 
 def render_scoring(sc):
@@ -102,5 +156,6 @@ def render_scoring(sc):
 
 def write(summary, json_path, text_path):
     """Write the summary as JSON and as text (atomically)."""
+    summary["agent_metadata"]["outputs"] = [str(json_path), str(text_path)]
     write_json(json_path, summary)
     atomic_write_text(text_path, render(summary))

@@ -27,6 +27,9 @@ TINY_CONFIG = {
         "threshold": 0.25,
         "shards": 2,
     },
+    # Small training: two model types, default parameters, two folds (tests of all four types and
+    # of sampled trials set their own).
+    "training": {"model_types": ["xgboost", "neural_net"], "trials": 1, "k_folds": 2},
 }
 
 

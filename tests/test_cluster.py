@@ -26,7 +26,11 @@ pytestmark = pytest.mark.cluster
 
 PROFILE = REPO / "profiles" / "cluster"
 # Fields that differ between any two runs: clocks, speeds, run ids, where a job ran.
-VOLATILE = {"metadata", "agent_metadata", "elapsed_s", "seeds_per_s"}
+# Fields that describe where and how fast a job ran, not what it computed.
+VOLATILE = {"metadata", "agent_metadata", "elapsed_s", "seeds_per_s", "duration_s", "total_duration_s",
+            "device", "device_note", "devices", "hardware", "provenance",
+            # hashes of survivors_with_scores.json, whose records carry the worker's host and time
+            "table_source_sha256", "source_sha256", "source_bytes", "survivors_sha256", "refit_seconds"}
 
 WITNESS = """#!/bin/sh
 printf 'start %s %s %s|%s|%s|%s|%s|%s|%s\\n' "$(date +%s.%N)" "$$" "${SSH_CONNECTION:-none}" "${SEEDSIFT_NODE-}" \\

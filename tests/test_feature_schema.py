@@ -84,7 +84,7 @@ def test_loader_values_ids_and_exclusions(tmp_path):
         {k: r[k] for k in ("seed", "prng_type", "skip", "burn")} for r in recs[:5]]
     assert survivors[2499]["seed"] == recs[2499]["seed"]
     # Label, its count, identifiers and the top-level score never become features.
-    for leaked in ("holdout_quality", "holdout_matches", "seed", "prng_type", "skip", "burn"):
+    for leaked in ("holdout_quality", "holdout_matches", "seed", "prng_type", "burn"):
         assert leaked not in survivors.feature_names
     assert meta["field"] == "holdout_quality" and meta["observed_max"] == 1.0 and meta["nonzero_count"] >= 2
     import hashlib
@@ -164,7 +164,7 @@ def test_training_table_round_trip_is_memory_mapped(tmp_path):
 
 def test_model_inputs_apply_the_training_rule_and_the_schema_order():
     meta = {"feature_schema": fs.feature_schema_of(["a", "b"]), "y_label_source": {"field": "holdout_quality"}}
-    names = ["skip", "b", "holdout_matches", "a"]
+    names = ["seed", "b", "holdout_matches", "a"]
     X = np.array([[2, 20, 5, 10], [3, 30, 6, 11]], dtype=np.float32)
     cols, Xm = fs.model_inputs(names, X, meta)
     assert cols == ["a", "b"] and Xm.tolist() == [[10, 20], [11, 30]]

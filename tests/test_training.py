@@ -299,7 +299,6 @@ def rules_workflow(tmp_path, training_config):
     (wf / "Snakefile").write_text(
         'configfile: f"{workflow.basedir}/config.yaml"\n\n\n'
         f'include: "{REPO}/rules/common.smk"\n'
-        f'include: "{REPO}/rules/training_common.smk"\n'
         f'include: "{REPO}/rules/training.smk"\n\n\n'
         "rule all:\n    input:\n        rules.select_model.output,\n    default_target: True\n")
     work = tmp_path / "work"
