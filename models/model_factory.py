@@ -93,8 +93,9 @@ def _remove_stale(output_dir, keep=None):
             p.unlink()
 
 
-def _agent_metadata(content_key):
-    return {
+def _agent_metadata(content_key, lineage=None):
+    """Step 5's agent_metadata; ``lineage`` adds the pipeline's fields (parent_run_id, inputs, ...)."""
+    return dict(lineage or {}) | {
         "pipeline_step": 5,
         "pipeline_step_name": "anti_overfit_training",
         "agent_name": "reinforcement_agent",
@@ -106,7 +107,7 @@ def _agent_metadata(content_key):
 
 def save_model_with_sidecar(model, output_dir, feature_schema, y_metadata, *, validation_metrics=None,
                             training_info=None, training_params=None, test_metrics=None, signal_quality=None,
-                            hardware=None, provenance=None, extra=None):
+                            hardware=None, provenance=None, extra=None, lineage=None):
     """Write ``best_model<ext>`` (native format) then ``best_model.meta.json``; returns the sidecar.
 
     The artifact goes first and the sidecar last (both atomically); an earlier sidecar is
@@ -142,7 +143,7 @@ def save_model_with_sidecar(model, output_dir, feature_schema, y_metadata, *, va
         "hardware": hardware or {"device_used": getattr(model, "device_", None),
                                  "note": getattr(model, "device_note_", None)},
         "provenance": provenance or {},
-        "agent_metadata": _agent_metadata(f"{digest}:{schema['feature_schema_hash']}"),
+        "agent_metadata": _agent_metadata(f"{digest}:{schema['feature_schema_hash']}", lineage),
     }
     meta.update(extra or {})
     write_json(side, meta)
@@ -150,7 +151,7 @@ def save_model_with_sidecar(model, output_dir, feature_schema, y_metadata, *, va
 
 
 def save_no_model_sidecar(output_dir, feature_schema, y_metadata, signal_quality, *, training_info=None,
-                          provenance=None, extra=None):
+                          provenance=None, extra=None, lineage=None):
     """Sidecar of a run that trained no model (degenerate label): ``checkpoint_path`` is null."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +174,7 @@ def save_no_model_sidecar(output_dir, feature_schema, y_metadata, signal_quality
         "training_info": training_info or {},
         "signal_quality": signal_quality,
         "provenance": provenance or {},
-        "agent_metadata": _agent_metadata(f"no-model:{schema['feature_schema_hash']}"),
+        "agent_metadata": _agent_metadata(f"no-model:{schema['feature_schema_hash']}", lineage),
     }
     meta.update(extra or {})
     write_json(side, meta)

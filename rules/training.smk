@@ -11,6 +11,7 @@
 rule prepare_training_data:
     input:
         survivors="results/scoring/survivors_with_scores.json",
+        parent="results/scoring/scoring_summary.json",
         script=script("prepare_training_data.py"),
     output:
         arrays=TRAINING_ARRAYS,
@@ -23,7 +24,7 @@ rule prepare_training_data:
         "benchmarks/training/prepare_training_data.tsv"
     shell:
         "python {input.script:q} --survivors {input.survivors:q} --label {params.label:q}"
-        " --table {output.table:q} > {log:q} 2>&1"
+        " --table {output.table:q} --parent {input.parent:q} > {log:q} 2>&1"
 
 
 rule plan_training:

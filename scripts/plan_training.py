@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seedsift import cli, training, training_table  # noqa: E402
 from seedsift.jsonio import write_json  # noqa: E402
+from seedsift.provenance import agent_metadata, parent_run_id_from  # noqa: E402
 
 
 def main(argv=None):
@@ -17,6 +18,8 @@ def main(argv=None):
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
     plan = training.make_plan(training_table.table_dir(args.table), args.params.get("training", {}))
+    plan["agent_metadata"] = agent_metadata("ml_meta", inputs=[args.table], outputs=[args.output],
+                                            parent_run_id=parent_run_id_from(args.table), params=args.params)
     write_json(args.output, plan)
     return 0
 

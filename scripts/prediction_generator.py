@@ -32,8 +32,7 @@ def main(argv=None):
     ap.add_argument("--survivors-forward", required=True, type=Path,
                     help="survivors_with_scores.json, or a bare forward_survivors.json (scored here)")
     ap.add_argument("--lottery-history", type=Path, help="the known draws (any accepted history format)")
-    ap.add_argument("--train-draws", type=int, default=None,
-                    help="with --lottery-history: how many leading draws are the training part (default: all)")
+    ap.add_argument("--train-draws", type=int, default=None, help=bounds["train_draws"]["description"])
     ap.add_argument("--train", type=Path, help="train_history.json (pipeline)")
     ap.add_argument("--holdout", type=Path, help="holdout_history.json (pipeline)")
     ap.add_argument("--mod", type=int, default=1000, help="draw modulus (default 1000)")
@@ -70,9 +69,9 @@ def main(argv=None):
         inputs = [args.train] + ([args.holdout] if args.holdout else [])
     elif args.lottery_history is not None:
         draws = load_history(args.lottery_history, mod)
-        n_train = len(draws) if args.train_draws is None else args.train_draws
-        if not 1 <= n_train <= len(draws):
-            ap.error(f"--train-draws {n_train} is not in [1, {len(draws)}]")
+        n_train = check_value("--train-draws", args.train_draws, bounds["train_draws"]) or len(draws)
+        if n_train > len(draws):
+            ap.error(f"--train-draws {n_train} is more than the {len(draws)} draws of {args.lottery_history}")
         train, holdout = draws[:n_train], draws[n_train:]
         inputs = [args.lottery_history]
     else:

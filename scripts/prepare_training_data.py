@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seedsift import cli, training_table  # noqa: E402
+from seedsift.provenance import agent_metadata, parent_run_id_from  # noqa: E402
 
 
 def main(argv=None):
@@ -15,8 +16,13 @@ def main(argv=None):
     ap.add_argument("--label", default="holdout_quality", help="top-level label field (default: %(default)s)")
     ap.add_argument("--table", required=True, type=Path,
                     help="table.json to write; the .npy arrays go into the same folder")
+    ap.add_argument("--parent", type=Path, help="scoring_summary.json (lineage)")
     args = ap.parse_args(argv)
-    table = training_table.write_training_table(args.survivors, training_table.table_dir(args.table), args.label)
+    lineage = agent_metadata("ml_meta", inputs=[args.survivors, args.parent], outputs=[],
+                             parent_run_id=parent_run_id_from(args.parent) if args.parent else None,
+                             params={"label": args.label})
+    table = training_table.write_training_table(args.survivors, training_table.table_dir(args.table), args.label,
+                                                lineage=lineage)
     print(f"{table['n']} survivors x {table['d']} features, schema {table['feature_schema_hash']}", file=sys.stderr)
     return 0
 

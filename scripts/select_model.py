@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seedsift import cli, training, training_table  # noqa: E402
+from seedsift.provenance import agent_metadata, parent_run_id_of  # noqa: E402
 
 
 def main(argv=None):
@@ -22,10 +23,12 @@ def main(argv=None):
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = ap.parse_args(argv)
     plan = training.read_plan(args.plan)
+    lineage = agent_metadata("reinforcement", inputs=[args.table, args.plan, *args.trials], outputs=[],
+                             parent_run_id=parent_run_id_of(plan), params=None)
     result = training.select_and_finalise(
         training_table.table_dir(args.table), plan, training.read_trial_summaries(args.trials),
         training.sidecar_dir(args.sidecar), n_jobs=args.threads, device=args.device,
-        history_path=args.history, comparison_path=args.comparison)
+        history_path=args.history, comparison_path=args.comparison, lineage=lineage)
     print(training.render_comparison(result), file=sys.stderr)
     return 0
 

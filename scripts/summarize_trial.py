@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seedsift import cli, training  # noqa: E402
 from seedsift.jsonio import read_json, write_json  # noqa: E402
+from seedsift.provenance import agent_metadata  # noqa: E402
 
 
 def main(argv=None):
@@ -15,7 +16,11 @@ def main(argv=None):
     ap.add_argument("--folds", required=True, nargs="+", type=Path, help="fold_{k}.json files of one trial")
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
-    summary = training.summarize_trial([read_json(p, "fold result") for p in args.folds])
+    folds = [read_json(p, "fold result") for p in args.folds]
+    summary = training.summarize_trial(folds)
+    summary["agent_metadata"] = agent_metadata(
+        "reinforcement", inputs=args.folds, outputs=[args.output],
+        parent_run_id=(folds[0].get("agent_metadata") or {}).get("parent_run_id"), params=None)
     write_json(args.output, summary)
     return 0
 

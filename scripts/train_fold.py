@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seedsift import cli, training, training_table  # noqa: E402
 from seedsift.jsonio import write_json  # noqa: E402
+from seedsift.provenance import agent_metadata, parent_run_id_of  # noqa: E402
 
 
 def main(argv=None):
@@ -25,6 +26,9 @@ def main(argv=None):
     plan = training.read_plan(args.plan)
     result = training.run_fold(training_table.table_dir(args.table), plan, args.model_type, args.trial, args.fold,
                                n_jobs=args.threads, device=args.device)
+    result["agent_metadata"] = agent_metadata(
+        "reinforcement", inputs=[args.table, args.plan], outputs=[args.output], parent_run_id=parent_run_id_of(plan),
+        params={"model_type": args.model_type, "trial": args.trial, "fold": args.fold})
     write_json(args.output, result)
     return 0
 

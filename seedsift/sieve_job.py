@@ -1,7 +1,6 @@
 """File side of the sieve: one shard job, and the aggregation into the survivor files."""
 
 import logging
-from pathlib import Path
 
 from seedsift import sieve
 from seedsift.errors import InputError

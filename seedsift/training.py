@@ -520,15 +520,16 @@ def _test_metrics(y_train, y_test, p_test):
     }
 
 
-def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance, history_path, comparison_path):
+def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance, history_path, comparison_path,
+                    lineage=None):
     sq = dict(plan["signal_quality"])
     history = {"status": "no_model", "reason": reason, "model_type": None, "epochs_or_rounds": []}
     comparison = {"status": "no_model", "reason": reason, "chosen": None, "selection": SELECTION_RULE,
                   "per_type": {}, "trials": [_trial_row(s) for s in trial_summaries]}
-    write_json(history_path, history)
-    write_json(comparison_path, comparison)
+    _write_with_lineage(history_path, history, lineage)
+    _write_with_lineage(comparison_path, comparison, lineage)
     save_no_model_sidecar(out_dir, table.meta["feature_schema"], table.meta["label"], sq,
-                          training_info=_training_info(plan, None, None), provenance=provenance)
+                          training_info=_training_info(plan, None, None), provenance=provenance, lineage=lineage)
     log.warning("no model trained: %s", reason)
     return {"status": "no_model", "reason": reason, "chosen": None}
 
@@ -552,8 +553,14 @@ def sidecar_dir(sidecar):
     return sidecar.parent
 
 
+def _write_with_lineage(path, doc, lineage):
+    if lineage:
+        doc = dict(doc, agent_metadata=dict(lineage, outputs=[str(path)]))
+    write_json(path, doc)
+
+
 def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, device="auto", provenance=None,
-                        history_path=None, comparison_path=None):
+                        history_path=None, comparison_path=None, lineage=None):
     """Choose the model, refit it on the whole train part, evaluate it on the test part, write it.
 
     Writes training_history.json and model_comparison.json, then best_model.<ext> and last
@@ -573,7 +580,7 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
                       n_survivors_loaded=table.meta["n"])
     if plan["signal_quality"]["degenerate"]:
         return _write_no_model(out_dir, table, plan, trial_summaries, plan["signal_quality"]["reason"], provenance,
-                               history_path, comparison_path)
+                               history_path, comparison_path, lineage=lineage)
     model_types = plan["model_types"]
     best = best_trials(trial_summaries, model_types)
     missing = [t for t in model_types if t not in best]
@@ -622,8 +629,8 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
                       "epochs_or_rounds": model.history_},
         "cv_folds": best[chosen]["folds"],
     }
-    write_json(history_path, history)
-    write_json(comparison_path, comparison)
+    _write_with_lineage(history_path, history, lineage)
+    _write_with_lineage(comparison_path, comparison, lineage)
     summary = best[chosen]
     validation = {"mse": summary["mean_val_mse"], "mae": summary["mean_val_mae"],
                   "rmse": math.sqrt(summary["mean_val_mse"]), "r2": summary["mean_val_r2"],
@@ -634,7 +641,7 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
         model, out_dir, feature_schema_of(table.feature_names, table.meta["source_file"]), table.meta["label"],
         validation_metrics=validation, training_info=_training_info(plan, chosen, summary["trial"]),
         training_params=per_type[chosen]["params"], test_metrics=per_type[chosen]["test"],
-        signal_quality=plan["signal_quality"], hardware=hardware, provenance=provenance)
+        signal_quality=plan["signal_quality"], hardware=hardware, provenance=provenance, lineage=lineage)
     log.info("chose %s (trial %d): CV MSE %.6g, test MSE %.6g vs baseline %.6g", chosen, summary["trial"],
              summary["mean_val_mse"], per_type[chosen]["test"]["mse"], per_type[chosen]["test"]["baseline_mse"])
     return {"status": "ok", "chosen": chosen, "artifact": f"best_model{get_model_extension(chosen)}",

@@ -51,8 +51,11 @@ def _save_npy(path, array):
         raise
 
 
-def write_training_table(survivors_path, out_dir, label_field=DEFAULT_LABEL):
-    """Parse ``survivors_path`` once and write the table folder; returns table.json's content."""
+def write_training_table(survivors_path, out_dir, label_field=DEFAULT_LABEL, lineage=None):
+    """Parse ``survivors_path`` once and write the table folder; returns table.json's content.
+
+    ``lineage`` (an agent_metadata dict) is stored in table.json with the written files as outputs.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = out_dir / TABLE_JSON
@@ -76,6 +79,8 @@ def write_training_table(survivors_path, out_dir, label_field=DEFAULT_LABEL):
         "prng_types": survivors.prng_types,
         "files": {name: sha256_file(out_dir / name) for name in arrays},
     }
+    if lineage is not None:
+        table["agent_metadata"] = dict(lineage, outputs=[str(out_dir / n) for n in (*arrays, TABLE_JSON)])
     write_json(out_dir / TABLE_JSON, table)
     return table
 

@@ -1,6 +1,5 @@
 """Config validation: every key checked against manifests/ before any job runs."""
 
-import json
 
 import pytest
 

@@ -256,7 +256,7 @@ def test_pipeline_scripts_produce_the_same_artifacts_as_the_cli(tmp_path):
     a, b = read_json(cli_out / "best_model.meta.json"), read_json(out / "best_model.meta.json")
     assert a["checkpoint_sha256"] == b["checkpoint_sha256"]
     assert a["test_metrics"] == b["test_metrics"] and a["validation_metrics"] == b["validation_metrics"]
-    timing = ("total_duration_s", "folds")
+    timing = ("total_duration_s", "folds", "agent_metadata")  # the pipeline adds lineage
     cli_trial, pipe_trial = read_json(cli_out / "training" / "xgboost" / "trial_0.json"), read_json(trial)
     assert {k: v for k, v in cli_trial.items() if k not in timing} == {k: v for k, v in pipe_trial.items() if k not in timing}
     assert a["provenance"]["lottery_data_sha256"]
@@ -303,6 +303,7 @@ def rules_workflow(tmp_path, training_config):
         "rule all:\n    input:\n        rules.select_model.output,\n    default_target: True\n")
     work = tmp_path / "work"
     write_survivors_file(work / "results/scoring/survivors_with_scores.json", 300, seed=8, n_true=4, signal=0.3)
+    (work / "results/scoring/scoring_summary.json").write_text('{"agent_metadata": {"run_id": "step3_upstream"}}')
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(deep_update(yaml.safe_load((REPO / "config.yaml").read_text()),
                                                                   {"training": training_config})))
     base = [str(sys.executable.rsplit("/", 1)[0] + "/snakemake"), "-s", str(wf / "Snakefile"), "-d", str(work),

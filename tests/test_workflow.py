@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import REPO, snakemake
+from conftest import snakemake
 
 
 def test_dry_run_of_the_default_config(tmp_path):
@@ -45,6 +45,30 @@ def test_tiny_run_end_to_end(tmp_path, tiny_config):
 
     again = snakemake(tmp_path, "-n", config=tiny_config)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # Steps 5-7 ran: a model, predictions from it, a verdict; the planted seed leads.
+    pred = json.loads((res / "predictions/predictions.json").read_text())
+    assert pred["status"] == "OK" and pred["top_survivors"][0]["seed"] == truth["seed"]
+    assert [s["predictions"][0] for s in pred["steps"]] == test
+    ev = json.loads((res / "evaluation/evaluation.json").read_text())
+    assert ev["verdict"] == "signal" and ev["truth"]["rank_posterior"] == 1 and ev["truth"]["reproduces_test_draws"]
+    assert "SIGNAL" in text and "Prediction for draw" in text
+
+    # Lineage: from the predictions back to the draw history, each step naming its parent.
+    chain = [
+        "predictions/predictions.json", "models/reinforcement/best_model.meta.json",
+        "training/reinforcement_engine_config.json", "training/table/table.json",
+        "scoring/scoring_summary.json", "sieve/sieve_summary.json", "data/draw_history_summary.json",
+    ]
+    metas = [json.loads((res / f).read_text())["agent_metadata"] for f in chain]
+    for child, parent in zip(metas, metas[1:]):
+        assert child["parent_run_id"] == parent["run_id"], (child, parent)
+    assert metas[-1]["parent_run_id"] is None
+    assert [m["pipeline_step"] for m in metas] == [6, 5, 4, 4, 3, 2, 1]
+    assert ev["agent_metadata"]["parent_run_id"] == metas[0]["run_id"]
+    for m in metas:
+        assert {"pipeline_step", "pipeline_step_name", "run_id", "parent_run_id", "inputs", "outputs",
+                "success_criteria_met", "confidence", "placement", "timestamp_injected"} <= set(m)
 
 
 def test_real_draw_file_with_spaces_in_its_path(tmp_path, tiny_config):
