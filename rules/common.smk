@@ -28,14 +28,25 @@ wildcard_constraints:
     k="[0-9]+",
 
 
-SCRIPTS = workflow.basedir + "/scripts"
 PRNGS = config["sieve"]["prngs"]
 SIEVE_SHARDS = range(config["sieve"]["shards"])
 SCORING_SHARDS = range(config["scoring"]["shards"])
 
 
 def script(name):
-    return f"{SCRIPTS}/{name}"
+    return workflow.source_path(f"../scripts/{name}")
+
+
+def parent_dir(path):
+    return os.path.dirname(path)
+
+
+def output_dir(wildcards, output):
+    return parent_dir(output[0])
+
+
+def sidecar_dir(wildcards, input):
+    return parent_dir(input.sidecar)
 
 
 def draws_input(wildcards):

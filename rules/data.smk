@@ -12,7 +12,7 @@ rule prepare_draws:
     params:
         source=config["draws"],
         spec=data_params,
-        outdir="results/data",
+        outdir=output_dir,
     log:
         "logs/data/prepare_draws.log",
     shell:

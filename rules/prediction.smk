@@ -14,7 +14,7 @@ rule predict_next_draws:
         "results/predictions/predictions.json",
     params:
         spec=prediction_params,
-        models_dir="results/models/reinforcement",
+        models_dir=sidecar_dir,
     log:
         "logs/predictions/predict_next_draws.log",
     shell:
