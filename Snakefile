@@ -15,7 +15,9 @@
 #   training/{model_type}/trial_{t}/fold_{k}.json                              (train_fold)
 #   training/{model_type}/trial_{t}.json                                       (summarize_trial)
 #   models/reinforcement/  best_model.meta.json, training_history.json,
-#                model_comparison.json, and the undeclared best_model.<ext>    (select_model)
+#                model_comparison.json, test_predictions.json,
+#                and the undeclared best_model.<ext>                           (select_model)
+#   models/feature_importance.json                                             (select_model)
 #   predictions/predictions.json                                               (predict_next_draws)
 #   evaluation/evaluation.json                                                 (evaluate_predictions)
 #   cluster/run_manifest.json           (written at the end of a run under the cluster profile)

@@ -85,6 +85,8 @@ rule select_model:
         sidecar="results/models/reinforcement/best_model.meta.json",
         history="results/models/reinforcement/training_history.json",
         comparison="results/models/reinforcement/model_comparison.json",
+        test_predictions="results/models/reinforcement/test_predictions.json",
+        importance="results/models/feature_importance.json",
     log:
         "logs/models/reinforcement/select_model.log",
     benchmark:
@@ -93,4 +95,6 @@ rule select_model:
     shell:
         "python -m seedsift.place -- python {input.script:q} --table {input.table:q}"
         " --plan {input.plan:q} --trials {input.trials:q} --sidecar {output.sidecar:q}"
-        " --history {output.history:q} --comparison {output.comparison:q} --threads {threads} > {log:q} 2>&1"
+        " --history {output.history:q} --comparison {output.comparison:q}"
+        " --test-predictions {output.test_predictions:q} --importance {output.importance:q}"
+        " --threads {threads} > {log:q} 2>&1"

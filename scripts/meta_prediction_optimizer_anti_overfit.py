@@ -3,9 +3,9 @@
 
 Runs the pipeline's training library in one process: the training table, the plan, every
 (model type, trial, fold), the selection by mean validation MSE, the refit and the test
-evaluation. Writes best_model.<ext>, best_model.meta.json, training_history.json and
-model_comparison.json to --output-dir, and the intermediate files (table, plan, fold and
-trial results) to --work-dir. Exit status 0 = model written, 2 = bad input or no model
+evaluation. Writes best_model.<ext>, best_model.meta.json, training_history.json,
+model_comparison.json, test_predictions.json and feature_importance.json to --output-dir,
+and the intermediate files (table, plan, fold and trial results) to --work-dir. Exit status 0 = model written, 2 = bad input or no model
 (a degenerate label: the sidecar says why).
 """
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Step 5: choose the model, refit it, test it, write best_model.<ext> + best_model.meta.json and the reports."""
+"""Step 5: choose the model, refit it, test it, write best_model.<ext> + best_model.meta.json, the reports
+and the feature importance of every compared type."""
 
 import sys
 from pathlib import Path
@@ -19,6 +20,10 @@ def main(argv=None):
                     help="best_model.meta.json to write; best_model.<ext> goes into the same folder")
     ap.add_argument("--history", type=Path, default=None, help="training_history.json (default: beside the sidecar)")
     ap.add_argument("--comparison", type=Path, default=None, help="model_comparison.json (default: beside the sidecar)")
+    ap.add_argument("--test-predictions", type=Path, default=None,
+                    help="test_predictions.json, every type's predictions on the test part (default: beside the sidecar)")
+    ap.add_argument("--importance", type=Path, default=None,
+                    help="feature_importance.json of every type (default: beside the sidecar)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = ap.parse_args(argv)
@@ -28,7 +33,8 @@ def main(argv=None):
     result = training.select_and_finalise(
         training_table.table_dir(args.table), plan, training.read_trial_summaries(args.trials),
         training.sidecar_dir(args.sidecar), n_jobs=args.threads, device=args.device,
-        history_path=args.history, comparison_path=args.comparison, lineage=lineage)
+        history_path=args.history, comparison_path=args.comparison, lineage=lineage,
+        importance_path=args.importance, test_predictions_path=args.test_predictions)
     print(training.render_comparison(result), file=sys.stderr)
     return 0
 

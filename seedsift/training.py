@@ -10,7 +10,8 @@ Data flow:
     run_fold              (model_type, trial, fold) -> fold result dict
     summarize_trial       fold results -> trial summary
     select_and_finalise   trial summaries -> best_model.<ext>, best_model.meta.json,
-                          training_history.json, model_comparison.json
+                          training_history.json, model_comparison.json, test_predictions.json,
+                          feature_importance.json (seedsift.importance)
 
 The split is made once from (n, test_fraction, k_folds, seed): a test part that is only
 used to report the chosen model, and k folds of the train part for cross-validation.
@@ -30,7 +31,7 @@ from models.model_factory import (SIDECAR_NAME, create_model, get_model_extensio
                                   save_model_with_sidecar, save_no_model_sidecar)
 from models.model_selector import regression_metrics
 from models.wrappers import MODEL_TYPES
-from seedsift import manifests
+from seedsift import importance, manifests
 from seedsift.errors import ConfigError, InputError
 from seedsift.jsonio import read_json, write_json
 from seedsift.training_table import TABLE_JSON, open_training_table, write_training_table
@@ -46,6 +47,10 @@ POSITIVE_LABEL = 0.5
 # each, so whatever the model learns about them is anecdotal: the signal is called weak.
 MIN_POSITIVES = 10
 EARLY_STOPPING_ROUNDS = 20
+TEST_PREDICTIONS_FORMAT = "seedsift.test_predictions/1"
+# Test rows kept in test_predictions.json at most (a seeded sample beyond that): enough for a
+# scatter plot, small enough that a large run does not write a large file.
+MAX_TEST_PREDICTION_ROWS = 20_000
 # Rows a tree leaf should have on average when the plan caps depth and leaves.
 ROWS_PER_LEAF = 20
 TREE_MAX_DEPTH = 8
@@ -520,14 +525,17 @@ def _test_metrics(y_train, y_test, p_test):
     }
 
 
-def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance, history_path, comparison_path,
-                    lineage=None):
+def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance, paths, lineage=None):
     sq = dict(plan["signal_quality"])
     history = {"status": "no_model", "reason": reason, "model_type": None, "epochs_or_rounds": []}
     comparison = {"status": "no_model", "reason": reason, "chosen": None, "selection": SELECTION_RULE,
                   "per_type": {}, "trials": [_trial_row(s) for s in trial_summaries]}
-    _write_with_lineage(history_path, history, lineage)
-    _write_with_lineage(comparison_path, comparison, lineage)
+    predictions = {"format": TEST_PREDICTIONS_FORMAT, "status": "no_model", "reason": reason, "chosen": None,
+                   "part": "test", "n_test": 0, "rows": [], "actual": [], "predicted": {}}
+    _write_with_lineage(paths["history"], history, lineage)
+    _write_with_lineage(paths["comparison"], comparison, lineage)
+    _write_with_lineage(paths["test_predictions"], predictions, lineage)
+    _write_with_lineage(paths["importance"], importance.no_model_document(reason), lineage)
     save_no_model_sidecar(out_dir, table.meta["feature_schema"], table.meta["label"], sq,
                           training_info=_training_info(plan, None, None), provenance=provenance, lineage=lineage)
     log.warning("no model trained: %s", reason)
@@ -559,19 +567,37 @@ def _write_with_lineage(path, doc, lineage):
     write_json(path, doc)
 
 
+def _test_predictions(chosen, table, train_rows, test_rows, y_train, y_test, predictions, seed):
+    keep = importance.eval_rows(len(test_rows), seed, MAX_TEST_PREDICTION_ROWS)
+    return {
+        "format": TEST_PREDICTIONS_FORMAT, "status": "ok", "chosen": chosen, "label": table.meta["label"],
+        "part": "test", "n_test": int(len(test_rows)), "n_rows": int(len(keep)),
+        "baseline_prediction": float(y_train.mean()), "n_train": int(len(train_rows)),
+        "rows": test_rows[keep].tolist(), "actual": y_test[keep].tolist(),
+        "predicted": {t: p[keep].tolist() for t, p in predictions.items()},
+    }
+
+
 def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, device="auto", provenance=None,
-                        history_path=None, comparison_path=None, lineage=None):
+                        history_path=None, comparison_path=None, lineage=None, importance_path=None,
+                        test_predictions_path=None):
     """Choose the model, refit it on the whole train part, evaluate it on the test part, write it.
 
-    Writes training_history.json and model_comparison.json, then best_model.<ext> and last
+    Writes training_history.json, model_comparison.json, test_predictions.json (every type's
+    predictions on the test part) and feature_importance.json (every type, see
+    seedsift.importance; permutation scores on the test part), then best_model.<ext> and last
     best_model.meta.json (or a sidecar with checkpoint_path null when the label is degenerate).
     Every type's best trial is refitted and tested for the comparison table; only the
-    validation score chooses.
+    validation score chooses. Paths left None go beside the sidecar.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    history_path = Path(history_path or out_dir / "training_history.json")
-    comparison_path = Path(comparison_path or out_dir / "model_comparison.json")
+    paths = {
+        "history": Path(history_path or out_dir / "training_history.json"),
+        "comparison": Path(comparison_path or out_dir / "model_comparison.json"),
+        "test_predictions": Path(test_predictions_path or out_dir / "test_predictions.json"),
+        "importance": Path(importance_path or out_dir / "feature_importance.json"),
+    }
     remove_sidecar_outputs(out_dir)
     table = open_training_table(table_dir)
     _check_table_matches(table, plan)
@@ -580,7 +606,7 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
                       n_survivors_loaded=table.meta["n"])
     if plan["signal_quality"]["degenerate"]:
         return _write_no_model(out_dir, table, plan, trial_summaries, plan["signal_quality"]["reason"], provenance,
-                               history_path, comparison_path, lineage=lineage)
+                               paths, lineage=lineage)
     model_types = plan["model_types"]
     best = best_trials(trial_summaries, model_types)
     missing = [t for t in model_types if t not in best]
@@ -594,20 +620,22 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
     train_rows, test_rows = np.flatnonzero(assignment >= 0), np.flatnonzero(assignment == -1)
     X_train, y_train = np.asarray(table.X[train_rows]), table.y[train_rows]
     X_test, y_test = np.asarray(table.X[test_rows]), table.y[test_rows]
-    per_type, models = {}, {}
+    per_type, models, test_predictions = {}, {}, {}
     for model_type in model_types:
         summary = best[model_type]
         params = _final_params(summary)
         start = time.perf_counter()
         model = create_model(model_type, {**params, "n_jobs": n_jobs}, device=device)
         model.fit(X_train, y_train)
-        test = _test_metrics(y_train, y_test, model.predict(X_test))
+        test_predictions[model_type] = model.predict(X_test)
+        test = _test_metrics(y_train, y_test, test_predictions[model_type])
         models[model_type] = model
+        cv = {k: summary[k] for k in ("mean_val_mse", "std_val_mse", "mean_val_mae", "mean_val_r2",
+                                      "mean_train_mse", "mean_baseline_val_mse", "mean_overfit_ratio",
+                                      "mean_best_iteration", "folds_without_positive")}
+        cv["fold_val_mse"] = [f["val_mse"] for f in summary["folds"]]
         per_type[model_type] = {
-            "best_trial": summary["trial"], "params": params,
-            "cv": {k: summary[k] for k in ("mean_val_mse", "std_val_mse", "mean_val_mae", "mean_val_r2",
-                                            "mean_train_mse", "mean_baseline_val_mse", "mean_overfit_ratio",
-                                            "mean_best_iteration", "folds_without_positive")},
+            "best_trial": summary["trial"], "params": params, "cv": cv,
             "test": test, "refit_seconds": round(time.perf_counter() - start, 3), "device": model.device_,
         }
     rankings = sorted(model_types, key=lambda t: (best[t]["mean_val_mse"], model_types.index(t)))
@@ -629,8 +657,15 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
                       "epochs_or_rounds": model.history_},
         "cv_folds": best[chosen]["folds"],
     }
-    _write_with_lineage(history_path, history, lineage)
-    _write_with_lineage(comparison_path, comparison, lineage)
+    _write_with_lineage(paths["history"], history, lineage)
+    _write_with_lineage(paths["comparison"], comparison, lineage)
+    _write_with_lineage(paths["test_predictions"], _test_predictions(
+        chosen, table, train_rows, test_rows, y_train, y_test, test_predictions, plan["seed"]), lineage)
+    # The refitted models score the test part: no model (and no choice) has seen those rows.
+    start = time.perf_counter()
+    ranking = importance.importance_document(models, chosen, table.feature_names, X_test, y_test, plan["seed"], "test")
+    log.info("feature importance of %d types in %.1f s", len(models), time.perf_counter() - start)
+    _write_with_lineage(paths["importance"], ranking, lineage)
     summary = best[chosen]
     validation = {"mse": summary["mean_val_mse"], "mae": summary["mean_val_mae"],
                   "rmse": math.sqrt(summary["mean_val_mse"]), "r2": summary["mean_val_r2"],

@@ -162,6 +162,17 @@ def test_full_run_chooses_by_validation_and_reports_every_type(tmp_path):
     assert meta["hardware"]["device_used"] == "cpu" and meta["signal_quality"]["signal_status"] == "healthy"
     history = read_json(out / "training_history.json")
     assert history["model_type"] == expected and len(history["final_fit"]["epochs_or_rounds"]) >= 1
+    # The label depends on columns e, d, c (X[:, 0:3]); b and a are noise.
+    ranking = read_json(out / "feature_importance.json")
+    assert ranking["chosen"] == expected and set(ranking["per_type"]) == set(MODEL_TYPES)
+    for model_type, entry in ranking["per_type"].items():
+        for measure in (entry, entry["permutation"]):
+            assert sum(measure["importance"].values()) == pytest.approx(1.0)
+            assert {r["feature"] for r in measure["top_10"][:3]} == {"e", "d", "c"}, (model_type, measure["top_10"])
+    predictions = read_json(out / "test_predictions.json")
+    assert predictions["n_test"] == comparison["per_type"][expected]["test"]["n_test"] == len(predictions["actual"])
+    mse = np.mean((np.array(predictions["predicted"][expected]) - predictions["actual"]) ** 2)
+    assert mse == pytest.approx(comparison["per_type"][expected]["test"]["mse"])
 
 
 def test_compare_models_off_keeps_the_configured_type(tmp_path):
@@ -201,9 +212,11 @@ def test_degenerate_label_trains_no_model_and_says_why(tmp_path):
     meta = read_json(out / "best_model.meta.json")
     assert meta["checkpoint_path"] is None and meta["signal_quality"]["degenerate"]
     assert "no variance" in meta["signal_quality"]["reason"]
-    assert sorted(p.name for p in out.iterdir()) == ["best_model.meta.json", "model_comparison.json",
+    assert sorted(p.name for p in out.iterdir()) == ["best_model.meta.json", "feature_importance.json",
+                                                     "model_comparison.json", "test_predictions.json",
                                                      "training_history.json"]
     assert read_json(out / "training_history.json")["status"] == "no_model"
+    assert read_json(out / "feature_importance.json")["status"] == "no_model"
     assert "no model trained" in training.render_comparison(read_json(out / "model_comparison.json"))
 
 
@@ -251,7 +264,8 @@ def test_pipeline_scripts_produce_the_same_artifacts_as_the_cli(tmp_path):
     assert script("select_model").main(["--table", str(table / "table.json"), "--plan", str(plan_path),
                                         "--trials", str(trial), "--sidecar", str(out / "best_model.meta.json")]) == 0
 
-    names = {"best_model.json", "best_model.meta.json", "training_history.json", "model_comparison.json"}
+    names = {"best_model.json", "best_model.meta.json", "training_history.json", "model_comparison.json",
+             "test_predictions.json", "feature_importance.json"}
     assert names <= {p.name for p in cli_out.iterdir()} and names == {p.name for p in out.iterdir()}
     a, b = read_json(cli_out / "best_model.meta.json"), read_json(out / "best_model.meta.json")
     assert a["checkpoint_sha256"] == b["checkpoint_sha256"]
