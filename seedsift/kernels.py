@@ -352,6 +352,31 @@ def any_match(fam, start, n, seeds, uidx, tpos, tval, mod):
 
 
 @njit(parallel=True, cache=True)
+def compact(hit, start):
+    """Seeds start + i (uint32) of the non-zero ``hit`` entries, in order: a parallel np.nonzero."""
+    n = hit.size
+    parts = max(1, min(256, n // 65536))
+    step = (n + parts - 1) // parts
+    counts = np.zeros(parts, np.int64)
+    for p in prange(parts):
+        c = 0
+        for i in range(p * step, min(n, (p + 1) * step)):
+            c += hit[i] != 0
+        counts[p] = c
+    offsets = np.zeros(parts + 1, np.int64)
+    for p in range(parts):
+        offsets[p + 1] = offsets[p] + counts[p]
+    out = np.empty(offsets[parts], np.uint32)
+    for p in prange(parts):
+        j = offsets[p]
+        for i in range(p * step, min(n, (p + 1) * step)):
+            if hit[i] != 0:
+                out[j] = U32(start + i)
+                j += 1
+    return out
+
+
+@njit(parallel=True, cache=True)
 def outputs_at(fam, seeds, uidx, mod):
     """Outputs of every seed at the sorted, unique output numbers uidx: (n, len(uidx)) int64.
 

@@ -153,7 +153,7 @@ def sieve_range(spec, seed_start, seed_end, progress_every=5.0, label=""):
     for lo in range(seed_start, seed_end, chunk):
         n = min(chunk, seed_end - lo)
         hit = kernels.any_match(fam, lo, n, empty, s1[0], s1[1], s1[2], mod)
-        cand = (np.nonzero(hit)[0] + lo).astype(np.uint32)
+        cand = kernels.compact(hit, lo)
         stage1_pass += cand.size
         if cand.size:
             counts = kernels.count_matches(fam, 0, 0, cand, s2[0], s2[1], s2[2], s2[3], nslots, mod)
