@@ -7,6 +7,7 @@ the fallback is recorded.
 """
 
 import functools
+import re
 
 import lightgbm as lgb
 import numpy as np
@@ -23,6 +24,92 @@ def _probe_gpu():
     except lgb.basic.LightGBMError as exc:
         return False, f"lightgbm cannot use the GPU ({str(exc).splitlines()[0][:160]})"
     return True, "ok"
+
+
+# Per tree: arrays a tree of n leaves must hold, with their element type and length (n + offset).
+_TREE_ARRAYS = {
+    "leaf_value": (float, 0),
+    "split_feature": (int, -1),
+    "threshold": (float, -1),
+    "decision_type": (int, -1),
+    "left_child": (int, -1),
+    "right_child": (int, -1),
+}
+_TRAILER = re.compile(r"\nend of parameters\n\npandas_categorical:[^\n]*\n\Z")
+
+
+class _Malformed(ValueError):
+    """A LightGBM text model that is truncated or damaged."""
+
+
+def _numbers(text, kind, where):
+    try:
+        return [kind(tok) for tok in text.split()]
+    except ValueError:
+        raise _Malformed(f"{where} holds a token that is not a number") from None
+
+
+def _check_tree(block, index, n_features):
+    fields = dict(line.split("=", 1) for line in block.splitlines()[1:] if "=" in line)
+    where = f"Tree={index}"
+    try:
+        n_leaves = int(fields["num_leaves"])
+        n_cat = int(fields["num_cat"])
+    except (KeyError, ValueError):
+        raise _Malformed(f"{where} has no valid num_leaves/num_cat") from None
+    if n_leaves < 1 or n_cat != 0:
+        raise _Malformed(f"{where} has num_leaves={n_leaves}, num_cat={n_cat} (categorical splits are not written here)")
+    if fields.get("is_linear", "0") != "0":
+        raise _Malformed(f"{where} is a linear tree, which this wrapper does not write")
+    for key, (kind, offset) in _TREE_ARRAYS.items():
+        values = _numbers(fields.get(key, ""), kind, f"{where} {key}")
+        if len(values) != n_leaves + offset:
+            raise _Malformed(f"{where} {key} has {len(values)} values for {n_leaves} leaves")
+        if key == "split_feature" and any(not 0 <= v < n_features for v in values):
+            raise _Malformed(f"{where} splits on a feature outside [0, {n_features})")
+        if key in ("left_child", "right_child") and any(not -n_leaves <= v < n_leaves - 1 for v in values):
+            raise _Malformed(f"{where} {key} points outside the tree")
+    _numbers(fields.get("shrinkage", "1"), float, f"{where} shrinkage")
+
+
+def checked_model_text(text):
+    """The part of a LightGBM text model that the native parser is given, after checking it all.
+
+    LightGBM's parser trusts its input: on a truncated or damaged file it can abort or crash
+    the whole process (std::terminate from its parallel tree loader, segfaults in the serial
+    one) or silently load fewer trees, instead of raising. So the structure is checked here:
+    the header, every tree block at the offsets ``tree_sizes`` gives, every number, and the
+    trailer that ``save_model`` writes last. The native parser then gets the header (without
+    ``tree_sizes``, which selects the parallel loader) and the trees; the parameters section
+    after them only records how the model was trained.
+    """
+    if not text.startswith("tree\n"):
+        raise _Malformed("the first line is not 'tree'")
+    if not _TRAILER.search(text):
+        raise _Malformed("the file does not end with the parameters and pandas_categorical lines (truncated?)")
+    start = text.find("\nTree=0\n") + 1
+    end = text.find("\nend of trees\n", start)
+    if start == 0 or end < 0:
+        raise _Malformed("no 'Tree=0' ... 'end of trees' section")
+    header = dict(line.split("=", 1) for line in text[:start].splitlines()[1:] if "=" in line)
+    try:
+        n_features = int(header["max_feature_idx"]) + 1
+        sizes = [int(tok) for tok in header["tree_sizes"].split()]
+    except (KeyError, ValueError):
+        raise _Malformed("the header has no valid max_feature_idx or tree_sizes") from None
+    if len(header.get("feature_names", "").split()) != n_features:
+        raise _Malformed(f"the header's feature_names do not list {n_features} features")
+    pos = start
+    for index, size in enumerate(sizes):
+        block = text[pos:pos + size]
+        if size <= 0 or not block.startswith(f"Tree={index}\n") or pos + size > end + 1:
+            raise _Malformed(f"Tree={index} is not where tree_sizes puts it")
+        _check_tree(block, index, n_features)
+        pos += size
+    if pos != end + 1:
+        raise _Malformed("the trees do not fill the section up to 'end of trees'")
+    kept = "".join(line + "\n" for line in text[:start].splitlines() if not line.startswith("tree_sizes="))
+    return kept + text[start:end + 1] + "end of trees\n"
 
 
 class LightGBMWrapper(BaseWrapper):
@@ -105,8 +192,9 @@ class LightGBMWrapper(BaseWrapper):
     def _load(self, path):
         self._choose_device()
         try:
-            self.model_ = lgb.Booster(model_file=str(path))
-        except lgb.basic.LightGBMError as exc:
+            text = checked_model_text(path.read_text(encoding="utf-8"))
+            self.model_ = lgb.Booster(model_str=text)
+        except (UnicodeDecodeError, _Malformed, lgb.basic.LightGBMError) as exc:
             raise load_error(path, self.model_type, exc) from None
         self.n_features_in_ = self.model_.num_feature()
         self.best_iteration_ = self.model_.current_iteration() - 1

@@ -187,23 +187,34 @@ class NeuralNetWrapper(BaseWrapper):
         return np.concatenate(out) * self.y_scale_ + self.y_mean_
 
     def _save(self, path):
-        torch.save({
-            "format": CHECKPOINT_FORMAT,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
-            "n_features": int(self.n_features_in_),
-            "hidden_layers": [int(h) for h in self.hidden_layers_],
-            "dropout": float(self.dropout_),
-            "x_mean": torch.from_numpy(np.asarray(self.x_mean_, dtype=np.float64)),
-            "x_scale": torch.from_numpy(np.asarray(self.x_scale_, dtype=np.float64)),
-            "y_mean": float(self.y_mean_),
-            "y_scale": float(self.y_scale_),
-            "best_epoch": int(self.best_iteration_),
-        }, path)
+        # Through a file object: torch names the archive's root folder after a file name given
+        # as a path (here a random temp name), which would make equal models differ in bytes.
+        with open(path, "wb") as fh:
+            torch.save({
+                "format": CHECKPOINT_FORMAT,
+                "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+                "n_features": int(self.n_features_in_),
+                "hidden_layers": [int(h) for h in self.hidden_layers_],
+                "dropout": float(self.dropout_),
+                "x_mean": torch.from_numpy(np.asarray(self.x_mean_, dtype=np.float64)),
+                "x_scale": torch.from_numpy(np.asarray(self.x_scale_, dtype=np.float64)),
+                "y_mean": float(self.y_mean_),
+                "y_scale": float(self.y_scale_),
+                "best_epoch": int(self.best_iteration_),
+            }, fh)
 
     def _load(self, path):
         self._choose_device()
         if not zipfile.is_zipfile(path):
             raise load_error(path, self.model_type, ValueError("not a torch zip checkpoint"))
+        try:
+            # torch does not check the members' CRCs: damaged tensor bytes would load as weights.
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise load_error(path, self.model_type, exc) from None
+        if damaged is not None:
+            raise load_error(path, self.model_type, ValueError(f"member {damaged} fails its CRC check"))
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, IndexError) as exc:
