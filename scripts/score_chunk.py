@@ -21,7 +21,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cli.apply_threads(args.threads)
     mod = args.params["mod"]
-    train = read_history_part(args.train, mod)
+    train = read_history_part(args.train, mod, 1, "to compute features")
     holdout = read_history_part(args.holdout, mod)
     scoring.score_chunk(args.chunk, train, holdout, mod, args.params["scoring"]["residue_mods"], args.output)
     return 0

@@ -50,7 +50,9 @@ def run(main, argv=None):
     try:
         return main(argv)
     except SeedsiftError as exc:
-        print(f"seedsift: error: {exc}", file=sys.stderr)
+        # One line, even when a backend's message quoted in ``exc`` runs over several.
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"seedsift: error: {text}", file=sys.stderr)
         return EXIT_INPUT
     finally:
         logging.getLogger("seedsift").info("peak memory %.0f MB", peak_rss_mb())

@@ -42,12 +42,19 @@ POOLS = ("tight", "balanced", "wide")
 
 
 def load_survivors(path, need_sieve=False):
-    """Survivor records from a file with or without Step 3 features (validated, streaming)."""
-    records = []
+    """Survivor records from a file with or without Step 3 features (validated, streaming).
+
+    A hypothesis listed twice is refused: it would vote twice in the pools.
+    """
+    records, seen = [], set()
     for index, rec in scoring.iter_records(path):
         scoring.check_survivor(path, index, rec, need_sieve=need_sieve)
         if "features" in rec and not isinstance(rec["features"], dict):
             raise InputError(path, f"record {index} field 'features'", "is not an object")
+        key = (rec["prng_type"], rec["seed"], rec["skip"], rec["burn"])
+        if key in seen:
+            raise InputError(path, f"record {index}", f"duplicate hypothesis {key}")
+        seen.add(key)
         records.append(rec)
     return records
 
@@ -67,7 +74,11 @@ def ensure_features(records, path, train, mod, residue_mods):
             row = rec["features"]
             if sorted(row) != names:
                 raise InputError(path, f"record {i} field 'features'", "has different feature names than record 0")
-            X[i] = [row[n] for n in names]
+            values = [row[n] for n in names]
+            if not all(type(v) in (float, int) for v in values):  # numpy would read "1.5" or true as numbers
+                bad = next(n for n, v in zip(names, values) if type(v) not in (float, int))
+                raise InputError(path, f"record {i} field 'features'", f"'{bad}' is {row[bad]!r}, not a number")
+            X[i] = values
         if not np.isfinite(X).all():
             bad = int(np.argwhere(~np.isfinite(X))[0][0])
             raise InputError(path, f"record {bad} field 'features'", "contains a non-finite number")

@@ -17,6 +17,7 @@ import numpy as np
 from seedsift import features
 from seedsift.errors import InputError
 from seedsift.jsonio import JsonArrayWriter, write_json, write_json_array
+from seedsift.prng import FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,18 @@ SIEVE_FIELDS = ("forward_match_rate", "reverse_match_rate")
 BATCH = 8192
 
 
+def _open(path, what):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(path, "", f"{what} file does not exist") from None
+    except OSError as exc:
+        raise InputError(path, "", f"{what} file cannot be read ({exc.strerror})") from None
+
+
 def iter_records(path, what="survivors"):
-    """Stream the objects of a JSON array file; a truncated or invalid file raises InputError."""
-    with open(path, "rb") as fh:
+    """Stream the objects of a JSON array file; a missing, truncated or invalid file raises InputError."""
+    with _open(path, what) as fh:
         head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         if not head:
             raise InputError(path, "", f"{what} file is empty")
@@ -39,7 +49,9 @@ def iter_records(path, what="survivors"):
             for index, record in enumerate(ijson.items(fh, "item", use_float=True)):
                 yield index, record
         except ijson.JSONError as exc:
-            raise InputError(path, f"after record {index}", f"invalid or truncated JSON ({exc})") from None
+            # yajl's message goes on with a caret diagram on further lines: keep its first line.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(path, f"after record {index}", f"invalid or truncated JSON ({first})") from None
 
 
 def check_survivor(path, index, rec, need_sieve=True):
@@ -54,6 +66,9 @@ def check_survivor(path, index, rec, need_sieve=True):
             raise InputError(path, f"record {index} field '{field}'", f"value {value!r} is not {kind.__name__}")
         if kind is int and value < 0:
             raise InputError(path, f"record {index} field '{field}'", f"value {value} is negative")
+    if rec["prng_type"] not in FAMILIES:
+        raise InputError(path, f"record {index} field 'prng_type'",
+                         f"value {rec['prng_type']!r} is not one of {sorted(FAMILIES)}")
     if rec["seed"] >= 1 << 32:
         raise InputError(path, f"record {index} field 'seed'", f"value {rec['seed']} is not a 32-bit seed")
     if need_sieve:
