@@ -22,6 +22,13 @@
 #   evaluation/evaluation.json                                                 (evaluate_predictions)
 #   cluster/run_manifest.json           (written at the end of a run under the cluster profile)
 #   summary.json, summary.txt                                                  (summarize_run)
+#   report/      forward_matches.json                                          (count_forward_matches)
+#   report/      sieve_throughput.png, forward_matches.png, model_comparison.png,
+#                predicted_vs_actual.png, feature_importance.png,
+#                prediction_pool.png                                           (plot_results)
+#
+# `snakemake --report report.html` (make report) gathers the PNGs, their captions (report/*.rst),
+# the DAG and the runtimes into one HTML file.
 
 from snakemake.utils import min_version
 
@@ -31,6 +38,9 @@ min_version("9.0")
 configfile: f"{workflow.basedir}/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/sieve.smk"
@@ -38,6 +48,7 @@ include: "rules/scoring.smk"
 include: "rules/training.smk"
 include: "rules/prediction.smk"
 include: "rules/summary.smk"
+include: "rules/report.smk"
 
 
 # Rules that only gather or plan stay on the head node under remote executors.
@@ -53,6 +64,8 @@ localrules:
     predict_next_draws,
     evaluate_predictions,
     summarize_run,
+    count_forward_matches,
+    plot_results,
 
 
 # Under the cluster profile, write results/cluster/run_manifest.json after every run.
@@ -68,4 +81,10 @@ rule all:
     input:
         "results/summary.json",
         "results/summary.txt",
+        "results/report/sieve_throughput.png",
+        "results/report/forward_matches.png",
+        "results/report/model_comparison.png",
+        "results/report/predicted_vs_actual.png",
+        "results/report/feature_importance.png",
+        "results/report/prediction_pool.png",
     default_target: True

@@ -50,6 +50,23 @@ def atomic_write_text(path, text):
         raise
 
 
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` through a temp file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _open_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def dumps(obj, indent=None):
     """Serialise strictly (no NaN), keys in insertion order."""
     return json.dumps(obj, indent=indent, allow_nan=False, default=_default)

@@ -570,7 +570,7 @@ def _write_with_lineage(path, doc, lineage):
 def _test_predictions(chosen, table, train_rows, test_rows, y_train, y_test, predictions, seed):
     keep = importance.eval_rows(len(test_rows), seed, MAX_TEST_PREDICTION_ROWS)
     return {
-        "format": TEST_PREDICTIONS_FORMAT, "status": "ok", "chosen": chosen, "label": table.meta["label"],
+        "format": TEST_PREDICTIONS_FORMAT, "status": "ok", "chosen": chosen, "label": table.meta["label"]["field"],
         "part": "test", "n_test": int(len(test_rows)), "n_rows": int(len(keep)),
         "baseline_prediction": float(y_train.mean()), "n_train": int(len(train_rows)),
         "rows": test_rows[keep].tolist(), "actual": y_test[keep].tolist(),
