@@ -12,6 +12,9 @@ from catboost.utils import get_gpu_device_count
 
 from models.wrappers.base import BaseWrapper, load_error
 
+# Metadata keys that differ between two fits of the same model.
+RUN_SPECIFIC_METADATA = ("model_guid", "train_finish_time")
+
 
 @functools.lru_cache(maxsize=None)
 def _probe_gpu():
@@ -100,6 +103,12 @@ class CatBoostWrapper(BaseWrapper):
         return self.model_.predict(X, thread_count=int(self.params_["n_jobs"]) if hasattr(self, "params_") else 1)
 
     def _save(self, path):
+        # CatBoost stamps every fit with a random model_guid and its finish time: without them,
+        # equal models are equal files (the sidecar records when and from what it was trained).
+        info = self.model_.get_metadata()
+        for key in RUN_SPECIFIC_METADATA:
+            if key in info:
+                del info[key]
         self.model_.save_model(path, format="cbm")
 
     def _load(self, path):

@@ -1,0 +1,267 @@
+"""Honesty controls: a planted seed is found, ranked first and predicted; random draws give what
+chance gives and no more; the same config gives the same results.
+
+The planted seeds, skips and noise are drawn at run time from the operating system's random
+source, so the suite does not pass by knowing its cases; every assertion message names them,
+so a failure can be replayed with ``synthetic.generate``.
+
+Two tests can fail by chance, at a rate fixed by the verdict rule (alpha = 0.01) and stated at
+each: the verdict on random draws is "signal" with probability 5e-4 (library, k = 10 over 16
+steps) and 7e-5 (workflow, k = 1 over 12 steps). The sieve counts are checked against central
+Poisson intervals holding 1 - 1e-6 of the mass, per family and count.
+"""
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from models import create_model
+from models.feature_schema import feature_schema_of
+from models.model_factory import save_model_with_sidecar
+from models.wrappers import MODEL_TYPES
+from seedsift import evaluation, prediction, sieve, synthetic
+from seedsift.jsonio import read_json, sha256_file, write_json_array
+from seedsift.prng import FAMILIES
+from seedsift.scoring import score_records
+from seedsift.stats import binom_interval, poisson_interval
+
+from conftest import TINY_CONFIG, deep_update, snakemake
+
+MOD = 1000
+RESIDUES = [8, 125, 1000]
+SEEDS = 1 << 20  # the searched range [0, 2^20)
+SKIP_MAX = 3
+N_TRAIN, N_HOLDOUT, N_TEST = 150, 40, 10
+NOISE = 0.03
+PARAMS = {"k": 10, "horizon": N_TEST, "prior_strength": 10.0, "top_survivors": 5,
+          "pool": {"tight": 20, "balanced": 100, "wide": 300,
+                   "tight_weight": 0.5, "balanced_weight": 0.3, "wide_weight": 0.2}}
+TINY_MODELS = {
+    "xgboost": {"n_estimators": 20, "max_depth": 3},
+    "lightgbm": {"n_estimators": 20, "num_leaves": 7, "min_child_samples": 5},
+    "catboost": {"n_estimators": 20, "depth": 3},
+    "neural_net": {"hidden_layers": [16], "epochs": 20, "batch_size": 32},
+}
+RNG = random.SystemRandom()
+
+
+@pytest.fixture(autouse=True)
+def no_gpu_assigned(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("HIP_VISIBLE_DEVICES", raising=False)
+
+
+def sieve_spec(prng, train):
+    """The sieve of the tests: skips 0..3, forward window of 4 from draw 1, 1 match of 4 to pass."""
+    return sieve.SieveSpec(prng, tuple(train), MOD, 0, SKIP_MAX, 0, 1, 4, 0.25)
+
+
+def fit_and_save(tmp_path, scored, model_type):
+    """A tiny model of ``model_type`` on the scored survivors, saved with its sidecar."""
+    names = sorted(scored[0]["features"])
+    X = np.array([[r["features"][n] for n in names] for r in scored])
+    y = np.array([r["holdout_quality"] for r in scored])
+    model = create_model(model_type, TINY_MODELS[model_type]).fit(X, y)
+    models_dir = tmp_path / "models"
+    save_model_with_sidecar(model, models_dir, feature_schema_of(names), {"field": "holdout_quality"},
+                            signal_quality={"signal_status": "weak", "prediction_allowed": True})
+    return models_dir
+
+
+def run_steps(tmp_path, draws, prng, model_type, params=PARAMS):
+    """Steps 2-6 and the evaluation on one history: sieve, score, fit, predict, evaluate."""
+    train, holdout = draws[:N_TRAIN], draws[N_TRAIN:N_TRAIN + N_HOLDOUT]
+    test = draws[N_TRAIN + N_HOLDOUT:]
+    records, stats = sieve.sieve_range(sieve_spec(prng, train), 0, SEEDS)
+    bidirectional = [r for r in records if r["bidirectional"]]
+    scored = score_records(bidirectional, train, holdout, MOD, RESIDUES)
+    path = tmp_path / "survivors_with_scores.json"
+    write_json_array(path, scored)
+    models_dir = fit_and_save(tmp_path, scored, model_type)
+    out = tmp_path / "predictions.json"
+    prediction.run(models_dir, path, train, holdout, MOD, params, RESIDUES, out, [])
+    return records, stats, scored, test, read_json(out)
+
+
+def check_planted(tmp_path, prng, model_type, noise):
+    seed = RNG.randrange(1, SEEDS)  # not 0: minstd maps seed 0 to 1, so 0 and 1 are one hypothesis
+    skip = RNG.randint(0, SKIP_MAX)
+    noise_seed = RNG.randrange(1 << 32)
+    case = (f"replay: synthetic.generate({prng!r}, {seed}, {skip}, 0, {N_TRAIN + N_HOLDOUT + N_TEST}, {MOD}, "
+            f"{noise}, {noise_seed}) with model {model_type}")
+    draws, truth = synthetic.generate(prng, seed, skip, 0, N_TRAIN + N_HOLDOUT + N_TEST, MOD, noise, noise_seed)
+    records, _, scored, test, doc = run_steps(tmp_path, draws, prng, model_type)
+
+    # Step 2: the planted hypothesis survives both windows, with its own skip.
+    planted = [r for r in records if r["seed"] == seed]
+    assert len(planted) == 1 and planted[0]["bidirectional"] and planted[0]["skip"] == skip, (case, planted)
+
+    # Step 6: ranked first, and its continuation is the generator's own next draws.
+    assert doc["status"] == "OK", (case, doc.get("reason"))
+    top = doc["top_survivors"][0]
+    assert (top["prng_type"], top["seed"], top["skip"]) == (prng, seed, skip), (case, doc["top_survivors"][:3])
+    n_known = N_TRAIN + N_HOLDOUT
+    clean = synthetic.hypothesis_draws(prng, [seed], np.arange(n_known, n_known + N_TEST), skip, 0, MOD)[0].tolist()
+    assert top["next_draws"] == clean, case
+    top1 = [s["predictions"][0] for s in doc["steps"]]
+    assert top1 == clean, (case, top1, test)
+    reproduced = sum(c == t for c, t in zip(clean, test))  # all of them without noise
+    assert reproduced == N_TEST or noise > 0, case
+
+    # The evaluation on the unseen test draws agrees.
+    ev = evaluation.evaluate(doc, test, MOD, truth, scored, n_known)
+    assert ev["verdict"] == "signal", (case, ev["reason"])
+    assert ev["truth"]["survivor"] and ev["truth"]["rank_posterior"] == 1, (case, ev["truth"])
+    assert ev["truth"]["reproduces_test_draws"], (case, ev["truth"])
+    assert ev["model"]["top1_hits"] == reproduced, (case, ev["model"])
+
+
+# Every family, no noise; the four model types take turns.
+PLANTED = [(prng, MODEL_TYPES[i % len(MODEL_TYPES)]) for i, prng in enumerate(sorted(FAMILIES))]
+
+
+@pytest.mark.parametrize("prng,model_type", PLANTED, ids=[p for p, _ in PLANTED])
+def test_planted_seed_is_recovered_ranked_first_and_predicted(tmp_path, prng, model_type):
+    check_planted(tmp_path, prng, model_type, 0.0)
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_planted_seed_with_noise_and_each_model_type(tmp_path, model_type):
+    check_planted(tmp_path, RNG.choice(sorted(FAMILIES)), model_type, NOISE)
+
+
+def urandom_draws(n):
+    """Uniform draws in [0, MOD) from the operating system (modulo bias below 1e-6)."""
+    return [int.from_bytes(os.urandom(4), "little") % MOD for _ in range(n)]
+
+
+def test_random_draws_give_chance_survivor_counts():
+    """Every family's forward and bidirectional counts lie where sieve_summary's expected false
+    survivors say chance puts them: the sieve finds nothing that is not there."""
+    train = urandom_draws(N_TRAIN)
+    level = 1 - 1e-6
+    for prng in sorted(FAMILIES):
+        spec = sieve_spec(prng, train)
+        _, stats = sieve.sieve_range(spec, 0, SEEDS)
+        expected = spec.expected_false(SEEDS)
+        for count, mean, kind in zip((stats["forward_survivors"], stats["bidirectional_survivors"]), expected,
+                                     ("forward", "bidirectional")):
+            lo, hi = poisson_interval(mean, level)
+            assert lo <= count <= hi, f"{prng} {kind}: {count} survivors, chance expects {mean:.1f} [{lo}, {hi}]"
+            # The check has power: a rate twice the formula's (forward: 1.1 times) would fail it.
+            assert hi < mean * (2 if kind == "bidirectional" else 1.1)
+
+
+def test_random_draws_give_no_signal(tmp_path):
+    """Random draws through Steps 2-6: verdict "no signal", hits inside the chance interval.
+
+    False alarm rate: P[at least 3 top-10 hits in 16 steps at 1/100] = 5e-4.
+    """
+    n_test = 16
+    draws = urandom_draws(N_TRAIN + N_HOLDOUT + n_test)
+    params = dict(PARAMS, horizon=n_test)
+    *_, test, doc = run_steps(tmp_path, draws, "mt19937", "xgboost", params)
+    assert doc["status"] == "OK" and len(doc["steps"]) == n_test
+    ev = evaluation.evaluate(doc, test, MOD, {"synthetic": False}, [], N_TRAIN + N_HOLDOUT)
+    assert ev["verdict"] == "no signal", ev["reason"]
+    chance = PARAMS["k"] / MOD
+    lo, hi = binom_interval(n_test, chance, 0.999)
+    for name in ("model", "likelihood_baseline", "random_pick"):
+        result = ev[name]
+        assert result["chance_rate"] == pytest.approx(chance)
+        assert lo <= result["topk_hits"] <= hi, (name, result["topk_hits"], (lo, hi))
+    assert ev["model"]["p_value"] > evaluation.ALPHA
+
+
+def test_equal_models_are_equal_files(tmp_path):
+    """Same data and parameters give the same artifact bytes for every model type."""
+    rng = np.random.default_rng(RNG.randrange(1 << 32))
+    X = rng.normal(size=(120, 5))
+    y = np.clip(0.5 + 0.2 * X[:, 0], 0, 1)
+    names = [f"f{i}" for i in range(5)]
+    for model_type in MODEL_TYPES:
+        digests = []
+        for copy in ("a", "b"):
+            model = create_model(model_type, TINY_MODELS[model_type]).fit(X, y)
+            meta = save_model_with_sidecar(model, tmp_path / model_type / copy, feature_schema_of(names), {})
+            digests.append(meta["checkpoint_sha256"])
+            assert sha256_file(tmp_path / model_type / copy / meta["checkpoint_path"]) == digests[-1]
+        assert digests[0] == digests[1], model_type
+
+
+# -- the workflow -----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_workflow_on_random_draws_says_no_signal(tmp_path):
+    """A whole run on os.urandom draws: chance survivor counts, a model, and "no signal" said plainly.
+
+    Forward survivors are scored so that some labels are non-zero and a model is trained.
+    12 test draws at k = 1: a perfect record would give p = 1e-36, one hit p = 0.012, so the
+    verdict is "signal" only for 2 hits or more (false alarm rate 7e-5).
+    """
+    draws = tmp_path / "draws.json"
+    draws.write_text(json.dumps(urandom_draws(162)))
+    config = deep_update(TINY_CONFIG, {
+        "draws": str(draws), "split": {"test_draws": 12}, "prediction": {"k": 1},
+        "scoring": {"survivors": "forward"}, "training": {"model_types": ["xgboost"]},
+    })
+    snakemake(tmp_path, "--cores", "2", config=config)
+    res = tmp_path / "results"
+
+    summary = read_json(res / "sieve/sieve_summary.json")
+    for kind in ("forward", "bidirectional"):
+        lo, hi = poisson_interval(summary[f"expected_false_{kind}"], 1 - 1e-6)
+        assert lo <= summary[f"{kind}_survivors"] <= hi, (kind, summary[f"{kind}_survivors"], lo, hi)
+    assert "consistent with chance" in summary["chance_note"]
+
+    ev = read_json(res / "evaluation/evaluation.json")
+    assert ev["verdict"] == "no signal", ev["reason"]
+    assert ev["prediction_status"] == "OK" and ev["model"]["steps"] and ev["model"]["best_possible_p_value"] < 1e-30
+    assert ev["model"]["topk_hits"] <= binom_interval(12, 1 / MOD, 0.999)[1]
+    text = (res / "summary.txt").read_text()
+    assert "NO SIGNAL" in text and "Evaluation on 12 unseen test draws" in text
+    assert "consistent with chance" in text
+
+
+def _without(doc, *keys):
+    return {k: v for k, v in doc.items() if k not in keys}
+
+
+@pytest.mark.slow
+def test_the_same_config_twice_gives_the_same_results(tmp_path, tiny_config):
+    """Survivors, features, every fold's metrics, the chosen model and the predictions repeat exactly.
+
+    Left out: run-time facts (timestamps, hosts, durations, agent_metadata) and the sha256 of
+    survivors_with_scores.json, whose records carry their scoring time and host by contract.
+    """
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for work in runs:
+        snakemake(work, "--cores", "2", config=tiny_config)
+    a, b = (w / "results" for w in runs)
+
+    for name in ("forward_survivors.json", "bidirectional_survivors.json"):
+        assert read_json(a / "sieve" / name) == read_json(b / "sieve" / name), name
+    scored = [[_without(r, "metadata") for r in read_json(r / "scoring/survivors_with_scores.json")] for r in (a, b)]
+    assert scored[0] == scored[1] and scored[0]
+
+    for name in ("X.npy", "y.npy"):
+        assert np.array_equal(np.load(a / "training/table" / name), np.load(b / "training/table" / name)), name
+    folds = sorted(p.relative_to(a) for p in (a / "training").glob("*/trial_*/fold_*.json"))
+    assert folds
+    for rel in folds:
+        assert _without(read_json(a / rel), "duration_s", "agent_metadata") == \
+            _without(read_json(b / rel), "duration_s", "agent_metadata"), rel
+
+    sides = [read_json(r / "models/reinforcement/best_model.meta.json") for r in (a, b)]
+    for key in ("model_type", "checkpoint_path", "checkpoint_sha256", "feature_schema", "training_params"):
+        assert sides[0][key] == sides[1][key], key
+
+    preds = [read_json(r / "predictions/predictions.json") for r in (a, b)]
+    for doc in preds:
+        doc.pop("agent_metadata")
+        doc["metadata"].pop("survivors_sha256")
+    assert preds[0] == preds[1] and preds[0]["status"] == "OK"
+    evals = [_without(read_json(r / "evaluation/evaluation.json"), "agent_metadata") for r in (a, b)]
+    assert evals[0] == evals[1]
