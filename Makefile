@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps run test bench dag clean rerun-missing cluster-bench
+.PHONY: setup system-deps run test bench dag clean rerun-missing cluster-bench report status
 
 setup: $(STAMP)
 
@@ -35,6 +35,18 @@ bench: setup
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+
+# One self-contained HTML file (default report.html) with the figures of results/report/, their
+# captions, the DAG and the runtimes of the last run. Run `make run` first.
+REPORT ?= report.html
+report: setup
+	snakemake $(SNAKEMAKE_ARGS) --report $(REPORT)
+	@echo "report: $(REPORT)"
+
+# Per step: done / missing / stale (Snakemake's own view), key metrics, success criteria and the
+# adjustable parameters with their bounds. STATUS_ARGS=--json prints the same as JSON.
+status: setup
+	python scripts/status.py $(STATUS_ARGS) -- $(SNAKEMAKE_ARGS)
 
 # Job DAG and rule graph as SVG in $(DAG_DIR)/ (graphviz dot, installed by system-deps when missing).
 DAG_DIR ?= dag

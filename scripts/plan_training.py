@@ -19,7 +19,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     plan = training.make_plan(training_table.table_dir(args.table), args.params.get("training", {}))
     plan["agent_metadata"] = agent_metadata("ml_meta", inputs=[args.table], outputs=[args.output],
-                                            parent_run_id=parent_run_id_from(args.table), params=args.params)
+                                            parent_run_id=parent_run_id_from(args.table), params=args.params,
+                                            measured={"min_train_rows_per_fold": plan["data"]["fit_rows_per_fold"]})
     write_json(args.output, plan)
     return 0
 

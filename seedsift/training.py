@@ -34,6 +34,7 @@ from models.wrappers import MODEL_TYPES
 from seedsift import importance, manifests
 from seedsift.errors import ConfigError, InputError
 from seedsift.jsonio import read_json, write_json
+from seedsift.provenance import success_criteria
 from seedsift.training_table import TABLE_JSON, open_training_table, write_training_table
 
 log = logging.getLogger(__name__)
@@ -525,8 +526,17 @@ def _test_metrics(y_train, y_test, p_test):
     }
 
 
+def _with_success(lineage, measured):
+    """``lineage`` with the step's success criteria evaluated on ``measured`` (None stays None)."""
+    if not lineage:
+        return lineage
+    met, details = success_criteria(MANIFEST, measured)
+    return dict(lineage, success_criteria_met=met, success_criteria=details)
+
+
 def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance, paths, lineage=None):
     sq = dict(plan["signal_quality"])
+    lineage = _with_success(lineage, {"beats_baseline_on_test": False})
     history = {"status": "no_model", "reason": reason, "model_type": None, "epochs_or_rounds": []}
     comparison = {"status": "no_model", "reason": reason, "chosen": None, "selection": SELECTION_RULE,
                   "per_type": {}, "trials": [_trial_row(s) for s in trial_summaries]}
@@ -657,6 +667,8 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
                       "epochs_or_rounds": model.history_},
         "cv_folds": best[chosen]["folds"],
     }
+    lineage = _with_success(lineage, {"beats_baseline_on_test": per_type[chosen]["test"]["beats_baseline"],
+                                      "max_overfit_ratio": best[chosen]["mean_overfit_ratio"]})
     _write_with_lineage(paths["history"], history, lineage)
     _write_with_lineage(paths["comparison"], comparison, lineage)
     _write_with_lineage(paths["test_predictions"], _test_predictions(

@@ -14,8 +14,9 @@ from conftest import REPO
 
 REQUIRED = {"agent_name", "description", "pipeline_step", "pipeline_step_name", "version", "inputs", "outputs",
             "parameter_bounds", "success_metrics", "follow_up_agents", "rules", "config_section"}
-# Options that name files, folders or run-time plumbing, not tunable parameters.
-PLUMBING = {"help", "params", "threads", "device", "parent", "job_type", "require", "trial", "fold", "shard", "prng"}
+# Options that name files, folders, run-time plumbing or an output format, not tunable parameters.
+PLUMBING = {"help", "params", "threads", "device", "parent", "job_type", "require", "trial", "fold", "shard", "prng",
+            "json"}
 
 
 def test_every_manifest_has_the_seed_format():

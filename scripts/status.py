@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Where the run stands, per pipeline step: done / missing / stale (Snakemake's own view), key
+metrics, success criteria and the adjustable parameters with their bounds.
+
+    python scripts/status.py [--json] [-- snakemake options, e.g. --configfile my.yaml -d run1]
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seedsift import cli, status  # noqa: E402
+from seedsift.jsonio import dumps  # noqa: E402
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own, snakemake_args = argv[:cut], argv[cut + 1:]
+    ap = cli.parser(__doc__)
+    ap.add_argument("--json", action="store_true", help="print the status as JSON (for agents)")
+    args = ap.parse_args(own)
+    result = status.collect(snakemake_args)
+    print(dumps(result, indent=1) if args.json else status.render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
