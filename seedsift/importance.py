@@ -192,7 +192,7 @@ def importance_document(models, chosen, feature_names, X_eval, y_eval, seed, par
         "features": list(feature_names),
         "normalisation": NORMALISATION,
         "methods": {t: e["method"] for t, e in per_type.items()},
-        "permutation": {"part": part, "n_rows": int(len(rows)), "n_repeats": n_repeats, "seed": seed,
+        "permutation": {"part": part, "n_rows": len(rows), "n_repeats": n_repeats, "seed": seed,
                         "metric": "increase of the MSE when the feature's column is shuffled"},
         "per_type": per_type,
         "drift": drift(per_type),

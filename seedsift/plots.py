@@ -88,7 +88,7 @@ def feature_importance(importance, path, top=TOP_FEATURES):
     left.set_yticks(y, names, fontsize=9)
     left.set_xlim(0, max(0.05, *(shares[f] for f in names)) * 1.1)
     method = METHOD_NAMES.get(entry["method"], entry["method"])
-    left.set_xlabel(f"share of {chosen}'s {method} (sums to 1 over all {n_all} features)")
+    left.set_xlabel(f"share of {chosen}'s {method}\n(sums to 1 over all {n_all} features)")
     left.set_title(f"Chosen model ({chosen}), its own measure: {method}", loc="left", fontsize=10)
     left.grid(axis="x", alpha=0.3)
 
@@ -105,7 +105,7 @@ def feature_importance(importance, path, top=TOP_FEATURES):
                           linewidths=0.9, label=f"{t} (mean |difference| to {chosen}: {_fmt(d)})")
     right.set_xlim(-0.01 * perm_max, perm_max * 1.1)
     perm = importance.get("permutation") or {}
-    right.set_xlabel("share of the MSE increase when the feature is shuffled (sums to 1 per type)")
+    right.set_xlabel("share of the MSE increase when the feature is shuffled\n(sums to 1 per type)")
     right.set_title(f"Every type, one measure: permutation on {_count(perm.get('n_rows'), 'row')} of the "
                     f"{perm.get('part')} part", loc="left", fontsize=10)
     right.grid(axis="both", alpha=0.3)

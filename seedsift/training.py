@@ -581,8 +581,8 @@ def _test_predictions(chosen, table, train_rows, test_rows, y_train, y_test, pre
     keep = importance.eval_rows(len(test_rows), seed, MAX_TEST_PREDICTION_ROWS)
     return {
         "format": TEST_PREDICTIONS_FORMAT, "status": "ok", "chosen": chosen, "label": table.meta["label"]["field"],
-        "part": "test", "n_test": int(len(test_rows)), "n_rows": int(len(keep)),
-        "baseline_prediction": float(y_train.mean()), "n_train": int(len(train_rows)),
+        "part": "test", "n_test": len(test_rows), "n_rows": len(keep),
+        "baseline_prediction": float(y_train.mean()), "n_train": len(train_rows),
         "rows": test_rows[keep].tolist(), "actual": y_test[keep].tolist(),
         "predicted": {t: p[keep].tolist() for t, p in predictions.items()},
     }
