@@ -6,6 +6,7 @@
 rule predict_next_draws:
     input:
         sidecar="results/models/reinforcement/best_model.meta.json",
+        priors="results/models/reinforcement/out_of_sample_priors.json",
         survivors="results/scoring/survivors_with_scores.json",
         train="results/data/train_history.json",
         holdout="results/data/holdout_history.json",
@@ -19,8 +20,8 @@ rule predict_next_draws:
         "logs/predictions/predict_next_draws.log",
     shell:
         "python {input.script:q} --models-dir {params.models_dir:q} --survivors-forward {input.survivors:q}"
-        " --train {input.train:q} --holdout {input.holdout:q} --params {params.spec:q}"
-        " --output {output:q} > {log:q} 2>&1 || [ $? -eq 3 ]"
+        " --priors {input.priors:q} --train {input.train:q} --holdout {input.holdout:q}"
+        " --params {params.spec:q} --output {output:q} > {log:q} 2>&1 || [ $? -eq 3 ]"
 
 
 rule evaluate_predictions:

@@ -86,6 +86,7 @@ rule select_model:
         history="results/models/reinforcement/training_history.json",
         comparison="results/models/reinforcement/model_comparison.json",
         test_predictions="results/models/reinforcement/test_predictions.json",
+        priors="results/models/reinforcement/out_of_sample_priors.json",
         importance="results/models/feature_importance.json",
     log:
         "logs/models/reinforcement/select_model.log",
@@ -97,4 +98,5 @@ rule select_model:
         " --plan {input.plan:q} --trials {input.trials:q} --sidecar {output.sidecar:q}"
         " --history {output.history:q} --comparison {output.comparison:q}"
         " --test-predictions {output.test_predictions:q} --importance {output.importance:q}"
+        " --priors {output.priors:q}"
         " --threads {threads} > {log:q} 2>&1"

@@ -35,6 +35,8 @@ def main(argv=None):
     ap.add_argument("--train-draws", type=int, default=None, help=bounds["train_draws"]["description"])
     ap.add_argument("--train", type=Path, help="train_history.json (pipeline)")
     ap.add_argument("--holdout", type=Path, help="holdout_history.json (pipeline)")
+    ap.add_argument("--priors", type=Path, help="out_of_sample_priors.json from select_model for these survivors "
+                                                 "(the pipeline's priors; without it the model predicts the priors)")
     ap.add_argument("--mod", type=int, default=1000, help="draw modulus (default 1000)")
     ap.add_argument("--params", type=cli.params_arg, help="validated config (pipeline): mod, prediction, pool, scoring")
     for name in ("k", "horizon", "prior_strength"):
@@ -78,7 +80,7 @@ def main(argv=None):
         ap.error("give --lottery-history, or --train (and --holdout)")
     output = args.output or args.output_dir / "predictions.json"
     return prediction.run(args.models_dir, args.survivors_forward, train, holdout, mod, params, residue_mods,
-                          output, inputs)
+                          output, inputs, priors_path=args.priors)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ def main(argv=None):
     ap.add_argument("--comparison", type=Path, default=None, help="model_comparison.json (default: beside the sidecar)")
     ap.add_argument("--test-predictions", type=Path, default=None,
                     help="test_predictions.json, every type's predictions on the test part (default: beside the sidecar)")
+    ap.add_argument("--priors", type=Path, default=None,
+                    help="out_of_sample_priors.json, Step 6's prior per survivor (default: beside the sidecar)")
     ap.add_argument("--importance", type=Path, default=None,
                     help="feature_importance.json of every type (default: beside the sidecar)")
     ap.add_argument("--threads", type=int, default=1)
@@ -34,7 +36,7 @@ def main(argv=None):
         training_table.table_dir(args.table), plan, training.read_trial_summaries(args.trials),
         training.sidecar_dir(args.sidecar), n_jobs=args.threads, device=args.device,
         history_path=args.history, comparison_path=args.comparison, lineage=lineage,
-        importance_path=args.importance, test_predictions_path=args.test_predictions)
+        importance_path=args.importance, test_predictions_path=args.test_predictions, priors_path=args.priors)
     print(training.render_comparison(result), file=sys.stderr)
     return 0
 

@@ -175,6 +175,7 @@ def main(argv=None):
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
     ap.add_argument("--out", type=Path, default=Path("bench/out/bench.json"))
     ap.add_argument("--scoring-survivors", type=int, default=400_000)
+    ap.add_argument("--load-mb", type=float, default=1000, help="size of the generated survivors file to load")
     args = ap.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
@@ -193,13 +194,17 @@ def main(argv=None):
     if "training" in wanted:
         from seedsift import bench_training
 
-        _say("Step 5 training:")
-        result["training"] = bench_training.run()
+        _say("Step 5 training (1 GB survivors file; one 5-fold trial per type on 100,000 x 50):")
+        result["training"] = {
+            "load": bench_training.bench_load(args.load_mb),
+            "trials": bench_training.bench_trials(100_000, 50, 5, trials=(0,)),
+        }
     if "cluster" in wanted:
         from seedsift import bench_cluster
 
-        _say("Cluster placer overhead:")
-        result["cluster"] = bench_cluster.run()
+        _say("Cluster placer overhead (100 tiny jobs over loopback ssh vs the local executor):")
+        result["cluster"] = bench_cluster.run_benchmark(100)
+        _say(f"  overhead {result['cluster']['overhead_per_job_s']:.3f} s per job")
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_json(args.out, result)
     _say(f"wrote {args.out}")

@@ -1,7 +1,9 @@
 """Step 6: rank survivors with all the evidence, continue their hypotheses, pool the votes.
 
-Ranking. The model's predicted quality q of a survivor is its prior; its holdout matches h out
-of n_h holdout draws are the evidence. With a Beta prior centred on q of strength s
+Ranking. The model's predicted quality q of a survivor is its prior - in the pipeline an
+out-of-sample prediction (select_model's out_of_sample_priors.json: from a model that never
+trained on that survivor's label), so the holdout evidence is not counted twice; its holdout
+matches h out of n_h holdout draws are the evidence. With a Beta prior centred on q of strength s
 (alpha = s*q, beta = s*(1-q)), the posterior mean is
 
     posterior_quality = (s*q + h) / (s + n_h)
@@ -32,7 +34,7 @@ import numpy as np
 
 from seedsift import features, scoring
 from seedsift.errors import InputError
-from seedsift.jsonio import sha256_file, write_json
+from seedsift.jsonio import read_json, sha256_file, write_json
 from seedsift.synthetic import hypothesis_draws
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,8 @@ def pool_vote(order, quality, next_draws, pool_sizes, pool_weights, mod):
     return ranked, votes, {x: prob[x] + uniform for x in ranked}, uniform, voters
 
 
-def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_known, holdout_matches, mod, params):
+def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_known, holdout_matches, mod, params,
+            prior=None):
     """The prediction document (without agent_metadata) for scored survivors and a loaded model.
 
     ``X`` holds the model's input columns; ``train_matches`` each survivor's exact matches over
@@ -162,7 +165,8 @@ def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_kno
     """
     horizon = params["horizon"]
     k = params["k"]
-    prior = np.clip(model.predict(X), 0.0, 1.0)
+    prior_method = "out_of_sample" if prior is not None else "model"
+    prior = np.clip(model.predict(X) if prior is None else prior, 0.0, 1.0)
     post = posterior(prior, holdout_matches, n_holdout, params["prior_strength"])
     order = np.lexsort((np.arange(len(records)), -post))
     all_matches = train_matches + (holdout_matches if holdout_matches is not None else 0)
@@ -216,6 +220,7 @@ def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_kno
             "k": k,
             "horizon": horizon,
             "prior_strength": params["prior_strength"],
+            "prior_method": prior_method,
             "mod": mod,
             "n_survivors": len(records),
             "n_known_draws": n_known,
@@ -264,10 +269,30 @@ def chance_log_score(mod):
     return math.log(mod)
 
 
-def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, output, inputs):
+def read_priors(path, survivors_path, n_records):
+    """Out-of-sample priors (select_model's out_of_sample_priors.json) for this survivors file, or None."""
+    doc = read_json(path, "out-of-sample priors")
+    if not isinstance(doc, dict) or "status" not in doc:
+        raise InputError(path, "field 'status'", "missing: not an out_of_sample_priors file")
+    if doc["status"] != "ok":
+        return None
+    digest = sha256_file(survivors_path)
+    if doc.get("survivors_sha256") != digest or doc.get("n") != n_records:
+        raise InputError(path, "field 'survivors_sha256'",
+                         f"the priors were made for another survivors file than {survivors_path} ({n_records} records)")
+    prior = np.asarray(doc.get("prior"), dtype=np.float64)
+    if prior.shape != (n_records,) or not np.isfinite(prior).all():
+        raise InputError(path, "field 'prior'", f"expected {n_records} finite numbers")
+    return prior
+
+
+def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, output, inputs, priors_path=None):
     """Load the sidecar's model, predict, write ``output``; returns 0, or EXIT_SKIPPED (3).
 
-    ``holdout`` may be None (no holdout evidence: rank by the model's prior alone).
+    ``holdout`` may be None (no holdout evidence: rank by the model's prior alone). With
+    ``priors_path`` (select_model's out_of_sample_priors.json for this survivors file) the prior
+    of each survivor is the prediction of a model that never trained on its label; without it,
+    the loaded model predicts, which is in-sample for survivors it was trained on.
     """
     from models.feature_schema import model_inputs
     from models.model_factory import load_model_from_sidecar, read_sidecar, sidecar_path
@@ -293,14 +318,15 @@ def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, o
         use_label = has_label and holdout is not None
         hold = np.array([r["holdout_matches"] for r in records], dtype=np.float64) if use_label else None
         n_known = len(train) + (len(holdout) if holdout is not None else 0)
+        prior = read_priors(priors_path, survivors_path, len(records)) if priors_path else None
         doc = predict(records, X, model, meta, train_matches=train_matches, n_train=len(train),
                       n_holdout=len(holdout) if use_label else 0,
-                      n_known=n_known, holdout_matches=hold, mod=mod, params=params)
+                      n_known=n_known, holdout_matches=hold, mod=mod, params=params, prior=prior)
     doc["metadata"]["survivors_file"] = str(survivors_path)
     doc["metadata"]["survivors_sha256"] = sha256_file(survivors_path)
     conf = float(np.mean(doc["confidence_scores"])) if doc["confidence_scores"] else 0.0
     doc["agent_metadata"] = agent_metadata(
-        "prediction", inputs=[side, survivors_path, *inputs], outputs=[output], parent_run_id=parent,
+        "prediction", inputs=[side, survivors_path, priors_path, *inputs], outputs=[output], parent_run_id=parent,
         params=params, success_criteria_met=doc["status"] == "OK", confidence=conf,
     )
     write_json(output, doc)

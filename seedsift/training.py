@@ -431,7 +431,8 @@ def run_fold(table_dir, plan, model_type, trial, fold, n_jobs=1, device="auto"):
     start = time.perf_counter()
     model = create_model(model_type, {**params, "n_jobs": n_jobs}, device=device)
     model.fit(X_train, y_train, X_val, y_val)
-    metrics = _fold_metrics(y_train, model.predict(X_train), y_val, model.predict(X_val))
+    p_val = model.predict(X_val)
+    metrics = _fold_metrics(y_train, model.predict(X_train), y_val, p_val)
     duration = time.perf_counter() - start
     notes = list(model.notes_)
     if _label_counts(y_val)["constant"]:
@@ -442,6 +443,9 @@ def run_fold(table_dir, plan, model_type, trial, fold, n_jobs=1, device="auto"):
         "train_label": _label_counts(y_train), "val_label": _label_counts(y_val),
         "duration_s": round(duration, 3), "device": model.device_, "device_note": model.device_note_,
         "n_jobs": n_jobs, "notes": notes,
+        # Out-of-fold predictions: Step 6's prior for these rows comes from a model that did not
+        # train on their labels (see out_of_sample_priors).
+        "val_rows": val_rows.tolist(), "val_predictions": [round(float(v), 9) for v in p_val],
     }
 
 
@@ -484,6 +488,8 @@ def summarize_trial(fold_results):
         "devices": sorted({r["device"] for r in folds}),
         "folds": [{k: r[k] for k in ("fold", "val_mse", "val_mae", "val_r2", "train_mse", "overfit_ratio",
                                      "best_iteration", "duration_s", "device")} for r in folds],
+        "out_of_fold": {"rows": [i for r in folds for i in r["val_rows"]],
+                        "predictions": [v for r in folds for v in r["val_predictions"]]},
     })
     return summary
 
@@ -546,6 +552,9 @@ def _write_no_model(out_dir, table, plan, trial_summaries, reason, provenance, p
     _write_with_lineage(paths["comparison"], comparison, lineage)
     _write_with_lineage(paths["test_predictions"], predictions, lineage)
     _write_with_lineage(paths["importance"], importance.no_model_document(reason), lineage)
+    _write_with_lineage(paths["priors"], {"format": PRIORS_FORMAT, "status": "no_model", "reason": reason,
+                                          "model_type": None, "survivors_sha256": table.meta["source_sha256"],
+                                          "n": int(table.meta["n"]), "prior": None}, lineage)
     save_no_model_sidecar(out_dir, table.meta["feature_schema"], table.meta["label"], sq,
                           training_info=_training_info(plan, None, None), provenance=provenance, lineage=lineage)
     log.warning("no model trained: %s", reason)
@@ -588,9 +597,40 @@ def _test_predictions(chosen, table, train_rows, test_rows, y_train, y_test, pre
     }
 
 
+PRIORS_FORMAT = "seedsift.out_of_sample_priors/1"
+PRIORS_METHOD = (
+    "each survivor's predicted quality from a model that never trained on its label: train-part rows "
+    "from the chosen trial's fold model that held them out (its early stopping did watch that fold), "
+    "test-part rows from the final model, which was fitted on the train part only"
+)
+
+
+def out_of_sample_priors(table, chosen, best_summary, train_rows, test_rows, test_predictions):
+    """The Step 6 prior of every table row, predicted by a model that did not see the row's label.
+
+    In-sample predictions of the final model would already contain the holdout label that Step 6
+    adds as evidence; these priors do not (PRIORS_METHOD says how each row is covered).
+    """
+    n = table.meta["n"]
+    prior = np.full(n, np.nan)
+    prior[test_rows] = test_predictions
+    oof = best_summary.get("out_of_fold") or {}
+    rows = np.asarray(oof.get("rows", []), dtype=np.int64)
+    if rows.size != train_rows.size or not np.array_equal(np.sort(rows), train_rows):
+        raise InputError("trial summary", "out_of_fold",
+                         f"{best_summary['model_type']} trial {best_summary['trial']}: out-of-fold rows do not "
+                         "cover the train part exactly once (rerun its train_fold jobs)")
+    prior[rows] = oof["predictions"]
+    return {
+        "format": PRIORS_FORMAT, "status": "ok", "model_type": chosen, "best_trial": best_summary["trial"],
+        "method": PRIORS_METHOD, "survivors_sha256": table.meta["source_sha256"], "n": int(n),
+        "prior": [round(float(v), 9) for v in prior],
+    }
+
+
 def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, device="auto", provenance=None,
                         history_path=None, comparison_path=None, lineage=None, importance_path=None,
-                        test_predictions_path=None):
+                        test_predictions_path=None, priors_path=None):
     """Choose the model, refit it on the whole train part, evaluate it on the test part, write it.
 
     Writes training_history.json, model_comparison.json, test_predictions.json (every type's
@@ -607,6 +647,7 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
         "comparison": Path(comparison_path or out_dir / "model_comparison.json"),
         "test_predictions": Path(test_predictions_path or out_dir / "test_predictions.json"),
         "importance": Path(importance_path or out_dir / "feature_importance.json"),
+        "priors": Path(priors_path or out_dir / "out_of_sample_priors.json"),
     }
     remove_sidecar_outputs(out_dir)
     table = open_training_table(table_dir)
@@ -678,6 +719,8 @@ def select_and_finalise(table_dir, plan, trial_summaries, out_dir, n_jobs=1, dev
     ranking = importance.importance_document(models, chosen, table.feature_names, X_test, y_test, plan["seed"], "test")
     log.info("feature importance of %d types in %.1f s", len(models), time.perf_counter() - start)
     _write_with_lineage(paths["importance"], ranking, lineage)
+    _write_with_lineage(paths["priors"], out_of_sample_priors(
+        table, chosen, best[chosen], train_rows, test_rows, test_predictions[chosen]), lineage)
     summary = best[chosen]
     validation = {"mse": summary["mean_val_mse"], "mae": summary["mean_val_mae"],
                   "rmse": math.sqrt(summary["mean_val_mse"]), "r2": summary["mean_val_r2"],

@@ -173,6 +173,36 @@ def test_full_run_chooses_by_validation_and_reports_every_type(tmp_path):
     assert predictions["n_test"] == comparison["per_type"][expected]["test"]["n_test"] == len(predictions["actual"])
     mse = np.mean((np.array(predictions["predicted"][expected]) - predictions["actual"]) ** 2)
     assert mse == pytest.approx(comparison["per_type"][expected]["test"]["mse"])
+    # Step 6's priors: every row predicted by a model that never trained on its label.
+    priors = read_json(out / "out_of_sample_priors.json")
+    assert priors["status"] == "ok" and priors["model_type"] == expected and len(priors["prior"]) == 500
+    prior = np.array(priors["prior"])
+    assert np.allclose(prior[predictions["rows"]], predictions["predicted"][expected], atol=1e-6)
+    fold_rows = sorted(r for s in summaries if s["model_type"] == expected and s["trial"] == best[expected]["trial"]
+                       for r in s["out_of_fold"]["rows"])
+    assert len(set(fold_rows)) == len(fold_rows) and len(fold_rows) + len(predictions["rows"]) == 500
+
+
+def test_priors_carry_no_label_a_model_memorised(tmp_path):
+    """On a label of pure noise, the final model's in-sample predictions follow the label (it
+    memorised some of it); the out-of-sample priors Step 6 uses do not: no label reaches a prior
+    through a model that trained on it."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(600, 6))
+    y = rng.random(600)
+    table = write_array_table(tmp_path / "table", X, y, list("abcdef"))
+    plan = training.make_plan(table, dict(training.default_training_config(), model_types=["xgboost"], trials=1,
+                                          k_folds=3, test_fraction=0.2))
+    summaries = [training.summarize_trial([training.run_fold(table, plan, "xgboost", 0, k) for k in range(3)])]
+    out = tmp_path / "m"
+    training.select_and_finalise(table, plan, summaries, out)
+    prior = np.array(read_json(out / "out_of_sample_priors.json")["prior"])
+    model, _ = load_model_from_sidecar(out)
+    in_sample = model.predict(np.asarray(X, dtype=np.float32))
+    train = np.isin(np.arange(600), summaries[0]["out_of_fold"]["rows"])
+    r_in = np.corrcoef(in_sample[train], y[train])[0, 1]
+    r_out = np.corrcoef(prior[train], y[train])[0, 1]
+    assert r_in > 0.2 and abs(r_out) < 0.15, (r_in, r_out)
 
 
 def test_compare_models_off_keeps_the_configured_type(tmp_path):
@@ -213,8 +243,8 @@ def test_degenerate_label_trains_no_model_and_says_why(tmp_path):
     assert meta["checkpoint_path"] is None and meta["signal_quality"]["degenerate"]
     assert "no variance" in meta["signal_quality"]["reason"]
     assert sorted(p.name for p in out.iterdir()) == ["best_model.meta.json", "feature_importance.json",
-                                                     "model_comparison.json", "test_predictions.json",
-                                                     "training_history.json"]
+                                                     "model_comparison.json", "out_of_sample_priors.json",
+                                                     "test_predictions.json", "training_history.json"]
     assert read_json(out / "training_history.json")["status"] == "no_model"
     assert read_json(out / "feature_importance.json")["status"] == "no_model"
     assert "no model trained" in training.render_comparison(read_json(out / "model_comparison.json"))
@@ -265,7 +295,7 @@ def test_pipeline_scripts_produce_the_same_artifacts_as_the_cli(tmp_path):
                                         "--trials", str(trial), "--sidecar", str(out / "best_model.meta.json")]) == 0
 
     names = {"best_model.json", "best_model.meta.json", "training_history.json", "model_comparison.json",
-             "test_predictions.json", "feature_importance.json"}
+             "test_predictions.json", "feature_importance.json", "out_of_sample_priors.json"}
     assert names <= {p.name for p in cli_out.iterdir()} and names == {p.name for p in out.iterdir()}
     a, b = read_json(cli_out / "best_model.meta.json"), read_json(out / "best_model.meta.json")
     assert a["checkpoint_sha256"] == b["checkpoint_sha256"]

@@ -49,6 +49,7 @@ def test_tiny_run_end_to_end(tmp_path, tiny_config):
     # Steps 5-7 ran: a model, predictions from it, a verdict; the planted seed leads.
     pred = json.loads((res / "predictions/predictions.json").read_text())
     assert pred["status"] == "OK" and pred["top_survivors"][0]["seed"] == truth["seed"]
+    assert pred["metadata"]["prior_method"] == "out_of_sample"
     assert [s["predictions"][0] for s in pred["steps"]] == test
     ev = json.loads((res / "evaluation/evaluation.json").read_text())
     assert ev["verdict"] == "signal" and ev["truth"]["rank_posterior"] == 1 and ev["truth"]["reproduces_test_draws"]
