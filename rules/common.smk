@@ -34,7 +34,9 @@ SCORING_SHARDS = range(config["scoring"]["shards"])
 
 
 def script(name):
-    return workflow.source_path(f"../scripts/{name}")
+    # The checkout's own file (not snakemake's source cache): the scripts import the library
+    # from beside them, also on a node that runs the job over ssh.
+    return os.path.join(workflow.basedir, "scripts", name)
 
 
 def parent_dir(path):

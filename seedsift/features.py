@@ -210,10 +210,13 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
         hist = np.zeros(max_m)
         touched = np.empty(n, np.int64)
         bin_hist = np.zeros(bins)
-        lane_hits = np.zeros((2, n), np.uint8)
+        lane_hits = np.zeros((1, n), np.uint8)
         stamp = np.full(min(mod, STAMP_LIMIT), -1, np.int64)
         match_pos = np.empty(n, np.float64)
+        cum = np.zeros(n + 1, np.int64)
         wr = np.zeros(TEMPORAL_WINDOWS)
+        bin_scale = bins / fmod
+        use_stamp = mod <= STAMP_LIMIT
         for i in range(g * GROUP, min(n_surv, (g + 1) * GROUP)):
             p = pred[i]
             matches = 0
@@ -234,6 +237,20 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
             r_sq = 0.0
             r_abs = 0.0
             r_max = 0.0
+            # One pass gathers the sums the later features need (products with the previous
+            # value give the lag-1 autocorrelations, a prefix count the window match rates).
+            pa = 0.0
+            pp1 = 0.0
+            cc1 = 0.0
+            c_prev = 0
+            c_first = 0
+            uniq = 0
+            dh = 0
+            dt = 0
+            du = 0
+            anyd = 0
+            box = 0
+            bin_hist[:] = 0.0
             for t in range(n):
                 x = p[t]
                 d = x - act[t]
@@ -250,6 +267,7 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
                     last = t
                 else:
                     run = 0
+                cum[t + 1] = matches
                 c = _circ(d, mod)
                 ac = abs(c)
                 near1 += ac <= 1
@@ -261,10 +279,32 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
                 p_hi = max(p_hi, x)
                 if t > 0:
                     step += abs(x - p[t - 1])
+                    pp1 += np.float64(x) * p[t - 1]
+                    cc1 += np.float64(c) * c_prev
+                else:
+                    c_first = c
+                c_prev = c
                 r_sum += c
                 r_sq += np.float64(c) * c
                 r_abs += ac
                 r_max = max(r_max, np.float64(ac))
+                pa += np.float64(x) * act[t]
+                bin_hist[min(bins - 1, np.int64(x * bin_scale))] += 1.0
+                if use_stamp and stamp[x] != i:
+                    stamp[x] = i
+                    uniq += 1
+                if digits:
+                    y = act[t]
+                    a0, a1, a2 = x // 100, (x // 10) % 10, x % 10
+                    b0, b1, b2 = y // 100, (y // 10) % 10, y % 10
+                    dh += a0 == b0
+                    dt += a1 == b1
+                    du += a2 == b2
+                    anyd += (a0 == b0) | (a1 == b1) | (a2 == b2)
+                    # equal sorted digits: the two draws are permutations of each other
+                    lo_a, hi_a = min(a0, a1, a2), max(a0, a1, a2)
+                    lo_b, hi_b = min(b0, b1, b2), max(b0, b1, b2)
+                    box += (lo_a == lo_b) & (hi_a == hi_b) & (a0 + a1 + a2 == b0 + b1 + b2)
             spread = 0.0
             if matches >= 2:
                 mm = match_pos[:matches].mean()
@@ -281,6 +321,8 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
             out[i, 7] = near100 / n
             out[i, 8] = spread
             col = 9
+            agree = 0
+            both = 0
             for k in range(n_mods):
                 m = res_mods[k]
                 inv = 1.0 / np.float64(m)
@@ -294,8 +336,11 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
                     hist[r] += 1.0
                     hit = r == act_res[k, t]
                     same += hit
-                    if k < 2:
-                        lane_hits[k, t] = hit
+                    if k == 0:
+                        lane_hits[0, t] = hit
+                    elif k == 1:
+                        agree += lane_hits[0, t] == hit
+                        both += lane_hits[0, t] & hit
                 z = n + 0.5 * m
                 kl = base_kl[k]
                 overlap = base_overlap[k]
@@ -314,10 +359,7 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
                 col += 2
             for w in range(TEMPORAL_WINDOWS):
                 lo = min(w * stride, n - wlen)
-                hits = 0
-                for t in range(lo, lo + wlen):
-                    hits += p[t] == act[t]
-                wr[w] = hits / wlen
+                wr[w] = (cum[lo + wlen] - cum[lo]) / wlen
             wmean = wr.mean()
             num = 0.0
             den = 0.0
@@ -332,27 +374,15 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
             col += 5
             pm = p_sum / n
             pvar = max(p_sq / n - pm * pm, 0.0)
-            ac1 = 0.0
-            cov = 0.0
-            bin_hist[:] = 0.0
-            bin_scale = bins / fmod
-            for t in range(n):
-                cov += (p[t] - pm) * (act[t] - a_mean)
-                if t > 0:
-                    ac1 += (p[t] - pm) * (p[t - 1] - pm)
-                bin_hist[min(bins - 1, np.int64(p[t] * bin_scale))] += 1.0
+            # sum (p_t - pm)(a_t - a_mean) and sum_{t>0} (p_t - pm)(p_{t-1} - pm), from the pass's sums
+            cov = pa - n * pm * a_mean
+            ac1 = pp1 - pm * (2.0 * p_sum - p[0] - p[n - 1]) + (n - 1) * pm * pm
             ent = 0.0
             for b in range(bins):
                 if bin_hist[b] > 0:
                     f = bin_hist[b] / n
                     ent -= f * math.log(f)
-            if mod <= STAMP_LIMIT:
-                uniq = 0
-                for t in range(n):
-                    if stamp[p[t]] != i:
-                        stamp[p[t]] = i
-                        uniq += 1
-            else:
+            if not use_stamp:
                 uniq = np.unique(p).size
             out[i, col] = pm / fmod
             out[i, col + 1] = math.sqrt(pvar) / fmod
@@ -366,13 +396,7 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
             col += 9
             rm = r_sum / n
             rvar = max(r_sq / n - rm * rm, 0.0)
-            rac = 0.0
-            prev = 0.0
-            for t in range(n):
-                c = _circ(p[t] - act[t], mod) - rm
-                if t > 0:
-                    rac += c * prev
-                prev = c
+            rac = cc1 - rm * (2.0 * r_sum - c_first - c_prev) + (n - 1) * rm * rm
             out[i, col] = rm / fmod
             out[i, col + 1] = math.sqrt(rvar) / fmod
             out[i, col + 2] = r_abs / n / fmod
@@ -380,33 +404,10 @@ def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, di
             out[i, col + 4] = rac / (rvar * n) if rvar > 0 else 0.0
             col += 5
             if n_mods >= 2:
-                agree = 0
-                both = 0
-                for t in range(n):
-                    agree += lane_hits[0, t] == lane_hits[1, t]
-                    both += lane_hits[0, t] & lane_hits[1, t]
                 out[i, col] = agree / n
                 out[i, col + 1] = both / n
                 col += 2
             if digits:
-                dh = 0
-                dt = 0
-                du = 0
-                anyd = 0
-                box = 0
-                for t in range(n):
-                    x = p[t]
-                    y = act[t]
-                    a0, a1, a2 = x // 100, (x // 10) % 10, x % 10
-                    b0, b1, b2 = y // 100, (y // 10) % 10, y % 10
-                    dh += a0 == b0
-                    dt += a1 == b1
-                    du += a2 == b2
-                    anyd += (a0 == b0) | (a1 == b1) | (a2 == b2)
-                    # equal sorted digits: the two draws are permutations of each other
-                    lo_a, hi_a = min(a0, a1, a2), max(a0, a1, a2)
-                    lo_b, hi_b = min(b0, b1, b2), max(b0, b1, b2)
-                    box += (lo_a == lo_b) & (hi_a == hi_b) & (a0 + a1 + a2 == b0 + b1 + b2)
                 out[i, col] = dh / n
                 out[i, col + 1] = dt / n
                 out[i, col + 2] = du / n

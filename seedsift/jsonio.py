@@ -97,8 +97,12 @@ class JsonArrayWriter:
         self.count = 0
 
     def write(self, record):
+        self.write_raw(dumps(record))
+
+    def write_raw(self, text):
+        """Write one record already serialised as compact JSON (one line, no trailing comma)."""
         self._fh.write(",\n" if self.count else "\n")
-        self._fh.write(dumps(record))
+        self._fh.write(text)
         self.count += 1
 
     def commit(self):

@@ -5,6 +5,7 @@ chunk job holds only its own chunk. Outputs are written atomically and verified.
 """
 
 import heapq
+import json
 import logging
 import os
 import socket
@@ -52,6 +53,38 @@ def iter_records(path, what="survivors"):
             # yajl's message goes on with a caret diagram on further lines: keep its first line.
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(path, f"after record {index}", f"invalid or truncated JSON ({first})") from None
+
+
+def iter_record_lines(path, what="scored chunk"):
+    """(index, record, line) of a record-per-line JSON array written by JsonArrayWriter.
+
+    Faster than a streaming parser for the files the pipeline writes itself; a file that is not
+    in that layout, truncated or invalid raises InputError naming the line.
+    """
+    with open(path, encoding="utf-8") as fh:
+        head = fh.readline()
+        if head.strip() != "[":
+            raise InputError(path, "line 1", f"expected '[' opening a {what} written one record per line")
+        index = 0
+        closed = False
+        for number, line in enumerate(fh, start=2):
+            text = line.rstrip("\n")
+            if text == "]":
+                closed = True
+                continue
+            if closed and text.strip():
+                raise InputError(path, f"line {number}", "text after the closing ']'")
+            body = text[:-1] if text.endswith(",") else text
+            try:
+                record = json.loads(body)
+            except json.JSONDecodeError as exc:
+                raise InputError(path, f"line {number}", f"invalid or truncated JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise InputError(path, f"line {number}", "expected one JSON object per line")
+            yield index, record, body
+            index += 1
+        if not closed:
+            raise InputError(path, "end of file", f"the {what} is truncated (no closing ']')")
 
 
 def check_survivor(path, index, rec, need_sieve=True):
@@ -151,7 +184,7 @@ def score_chunk(chunk_path, train, holdout, mod, residue_mods, out_path):
     scored = score_records(records, train, holdout, mod, residue_mods)
     scored.sort(key=sort_key)
     write_json_array(out_path, scored)
-    written = sum(1 for _ in iter_records(out_path))
+    written = sum(1 for _ in iter_record_lines(out_path))
     if written != len(records):
         raise InputError(out_path, "", f"wrote {written} records for {len(records)} survivors")
     elapsed = time.monotonic() - t0
@@ -161,36 +194,44 @@ def score_chunk(chunk_path, train, holdout, mod, residue_mods, out_path):
 
 
 def merge(scored_paths, out_path):
-    """k-way merge of sorted scored chunks into the aggregate; returns (count, stats)."""
+    """k-way merge of sorted scored chunks into the aggregate; returns (count, stats).
+
+    Records are copied as their original text (parsed once for the sort key and checks).
+    """
     stats = {"count": 0, "holdout_quality_max": None, "top": [], "names": None}
 
     def stream(path):
         prev = None
-        for index, rec in iter_records(path, "scored chunk"):
+        for index, rec, line in iter_record_lines(path):
             key = sort_key(rec)
             if prev is not None and key < prev:
                 raise InputError(path, f"record {index}", "scored chunk is not sorted by score")
             prev = key
-            yield key, rec
+            yield key, rec, line
 
-    def merged():
-        for _, rec in heapq.merge(*(stream(p) for p in scored_paths), key=lambda kr: kr[0]):
-            names = sorted(rec["features"])
-            if stats["names"] is None:
-                stats["names"] = names
-            elif names != stats["names"]:
+    writer = JsonArrayWriter(out_path)
+    names = None
+    try:
+        for _, rec, line in heapq.merge(*(stream(p) for p in scored_paths), key=lambda krl: krl[0]):
+            keys = tuple(rec["features"])
+            if names is None:
+                names = keys
+            elif keys != names and sorted(keys) != sorted(names):
                 raise InputError(out_path, f"record {stats['count']}", "feature names differ between chunks")
-            stats["count"] += 1
             if len(stats["top"]) < 10:
                 stats["top"].append({k: rec[k] for k in ("seed", "prng_type", "skip", "score",
                                                          "holdout_quality", "holdout_matches")})
             q = rec["holdout_quality"]
             stats["holdout_quality_max"] = q if stats["holdout_quality_max"] is None else max(
                 q, stats["holdout_quality_max"])
-            yield rec
-
-    count = write_json_array(out_path, merged())
-    return count, stats
+            writer.write_raw(line)
+            stats["count"] += 1
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    stats["names"] = sorted(names) if names else None
+    return stats["count"], stats
 
 
 def write_summary(path, stats, n_holdout, mod, global_feats, meta=None):

@@ -30,7 +30,8 @@ PROFILE = REPO / "profiles" / "cluster"
 VOLATILE = {"metadata", "agent_metadata", "elapsed_s", "seeds_per_s", "duration_s", "total_duration_s",
             "device", "device_note", "devices", "hardware", "provenance",
             # hashes of survivors_with_scores.json, whose records carry the worker's host and time
-            "table_source_sha256", "source_sha256", "source_bytes", "survivors_sha256", "refit_seconds"}
+            "table_source_sha256", "source_sha256", "source_bytes", "survivors_sha256", "refit_seconds",
+            "parse_seconds"}
 
 WITNESS = """#!/bin/sh
 printf 'start %s %s %s|%s|%s|%s|%s|%s|%s\\n' "$(date +%s.%N)" "$$" "${SSH_CONNECTION:-none}" "${SEEDSIFT_NODE-}" \\
