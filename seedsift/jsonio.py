@@ -5,6 +5,7 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from seedsift.errors import InputError
@@ -33,14 +34,15 @@ def _open_temp(path):
     return fd, tmp
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+@contextmanager
+def atomic_open(path, mode="w"):
+    """A file handle whose content appears at ``path`` (by rename) only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _open_temp(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -48,23 +50,18 @@ def atomic_write_text(path, text):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
 
 
 def atomic_write_bytes(path, data):
     """Write ``data`` (bytes) to ``path`` through a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _open_temp(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
 
 
 def dumps(obj, indent=None):

@@ -13,8 +13,6 @@ pass) into a folder:
 All arrays are plain ``.npy`` files read with ``allow_pickle=False``.
 """
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import numpy as np
 
 from models.feature_schema import DEFAULT_LABEL, IDS_DTYPE, feature_schema_of, label_metadata, load_quality_from_survivors
 from seedsift.errors import InputError
-from seedsift.jsonio import read_json, sha256_file, write_json
+from seedsift.jsonio import atomic_open, read_json, sha256_file, write_json
 
 TABLE_FORMAT = "seedsift.training_table/1"
 TABLE_JSON = "table.json"
@@ -38,17 +36,8 @@ def table_dir(table_json):
 
 
 def _save_npy(path, array):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def write_training_table(survivors_path, out_dir, label_field=DEFAULT_LABEL, lineage=None):
