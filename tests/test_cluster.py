@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from conftest import BIN, REPO, TINY_CONFIG, env, snakemake
+from test_place import _gone, _wait_for
 from seedsift import loopback, place, run_manifest
 
 pytestmark = pytest.mark.cluster
@@ -250,30 +251,6 @@ def witness_partial(log):
 
 
 # --------------------------------------------------------------------------- stopping a run
-
-
-def _wait_for(path, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        time.sleep(0.05)
-    raise AssertionError(f"{path} was not written")
-
-
-def _gone(pid, timeout=5.0):
-    """True once ``pid`` has exited (or is a zombie), checking at least once."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
 
 
 def _remote_sleeper(cluster, tmp_path):

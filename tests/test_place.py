@@ -343,7 +343,7 @@ def _gone(pid, timeout=5.0):
             with open(f"/proc/{pid}/stat") as fh:
                 if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
                     return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # exited between open() and read()
             return True
         if time.monotonic() >= deadline:
             return False
