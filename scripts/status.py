@@ -15,9 +15,7 @@ from seedsift.jsonio import dumps  # noqa: E402
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    cut = argv.index("--") if "--" in argv else len(argv)
-    own, snakemake_args = argv[:cut], argv[cut + 1:]
+    own, snakemake_args = cli.split_at_dashdash(sys.argv[1:] if argv is None else argv)
     ap = cli.parser(__doc__)
     ap.add_argument("--json", action="store_true", help="print the status as JSON (for agents)")
     args = ap.parse_args(own)

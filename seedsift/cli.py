@@ -15,6 +15,15 @@ def parser(description):
     return argparse.ArgumentParser(description=description)
 
 
+def split_at_dashdash(argv):
+    """(own options, passed-through arguments) of a command line ``OPTIONS -- ARGS``."""
+    argv = list(argv)
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
 def params_arg(text):
     """Parse a ``--params`` JSON object given on the command line."""
     try:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from seedsift.cli import split_at_dashdash
 from seedsift.errors import SeedsiftError
 from seedsift.jsonio import atomic_write_text
 from seedsift.rerun import snakemake_executable
@@ -65,12 +66,11 @@ def write_graphs(outdir, snakemake_args, cwd=None):
 
 def main(argv=None):
     """Write the two graphs and print their paths."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    cut = argv.index("--") if "--" in argv else len(argv)
+    own, snakemake_args = split_at_dashdash(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="python -m seedsift.graphs", description=__doc__.split("\n\n")[0])
     ap.add_argument("--outdir", default="dag", help="folder for jobs.svg and rules.svg (default: dag)")
-    args = ap.parse_args(argv[:cut])
-    for path in write_graphs(args.outdir, argv[cut + 1 :]):
+    args = ap.parse_args(own)
+    for path in write_graphs(args.outdir, snakemake_args):
         print(path)
     return 0
 

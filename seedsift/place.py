@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seedsift.cli import split_at_dashdash
 from seedsift.errors import SeedsiftError
 
 LOG = logging.getLogger("seedsift.place")
@@ -572,12 +573,7 @@ def check_nodes(inv, out=sys.stdout):
 
 def main(argv=None):
     """Entry point; returns the job's exit status (or execs it in place)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" in argv:
-        cut = argv.index("--")
-        options, command = argv[:cut], argv[cut + 1 :]
-    else:
-        options, command = argv, []
+    options, command = split_at_dashdash(sys.argv[1:] if argv is None else argv)
     args = _arguments(options)
     if args.manifest:
         from seedsift import run_manifest

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 
+from seedsift.cli import split_at_dashdash
 from seedsift.errors import SeedsiftError
 
 LOG_PREFIX = "seedsift.rerun"
@@ -66,12 +67,7 @@ def rerun_command(snakemake_args, missing, target="all"):
 
 def main(argv=None):
     """Print the missing outputs, then run (or with --dry-run, show) snakemake on them."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" in argv:
-        cut = argv.index("--")
-        own, snakemake_args = argv[:cut], argv[cut + 1 :]
-    else:
-        own, snakemake_args = argv, []
+    own, snakemake_args = split_at_dashdash(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="python -m seedsift.rerun", description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default="all", help="the default target to bring up to date afterwards (default: all)")
     ap.add_argument("--dry-run", action="store_true", help="pass -n to snakemake: show the jobs, run nothing")

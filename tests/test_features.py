@@ -136,7 +136,7 @@ def test_global_features_are_diagnostics():
     rng = np.random.default_rng(1)
     train = rng.integers(0, 1000, 3000).tolist()
     g = features.global_features(train, 1000, [8, 125, 1000])
-    assert 0.05 < g["chi2_uniformity_p"] <= 1.0 or g["chi2_uniformity_p"] > 0.001
+    assert g["chi2_uniformity_p"] > 0.001  # seeded uniform draws
     assert abs(g["lag1_serial_correlation"]) < 0.1
     assert 0.95 < g["residue_8_entropy"] <= 1.0
     skewed = features.global_features([7] * 500 + train[:500], 1000, [8])
