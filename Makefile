@@ -21,7 +21,7 @@ $(STAMP): requirements.txt requirements.lock
 
 run: setup
 	snakemake $(SNAKEMAKE_ARGS)
-	@cat results/summary.txt
+	@cat results/report/summary.txt
 
 # Debian packages the tests use (graphviz for the DAG, openssh-server for the cluster tests).
 system-deps:
@@ -51,14 +51,14 @@ status: setup
 # Job DAG and rule graph as SVG in $(DAG_DIR)/ (graphviz dot, installed by system-deps when missing).
 DAG_DIR ?= dag
 dag: setup system-deps
-	python -m seedsift.graphs --outdir $(DAG_DIR) -- $(SNAKEMAKE_ARGS)
+	python -m seedsift.pipeline.graphs --outdir $(DAG_DIR) -- $(SNAKEMAKE_ARGS)
 
 # After deleting intermediate outputs of a finished run: rebuild exactly the missing files and
 # what depends on them (snakemake alone says "Nothing to be done"). Add -n to SNAKEMAKE_ARGS to preview.
 rerun-missing: setup
-	python -m seedsift.rerun -- $(SNAKEMAKE_ARGS)
+	python -m seedsift.pipeline.rerun -- $(SNAKEMAKE_ARGS)
 
 # Per-job overhead of the cluster profile over loopback ssh against the local executor
 # (starts private sshd servers on 127.0.0.x: needs root and openssh-server).
 cluster-bench: setup system-deps
-	python -m seedsift.bench_cluster $(CLUSTER_BENCH_ARGS)
+	python -m seedsift.bench.cluster $(CLUSTER_BENCH_ARGS)

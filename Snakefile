@@ -1,6 +1,7 @@
 # seedsift: recover seeds of weak PRNGs from a draw history, as a file-driven pipeline.
 #
-# Paths under results/ (each step's files; logs/ and benchmarks/ mirror them):
+# Paths under results/, one folder per stage (rules/<stage>.smk, seedsift/<stage>/,
+# manifests/<stage>.json; logs/ and benchmarks/ mirror them):
 #   data/        draws.json, train_history.json, holdout_history.json, test_history.json,
 #                truth.json, draw_history_summary.json                         (prepare_draws)
 #   sieve/{prng}/shard_{i}.json                                                (sieve_shard)
@@ -14,18 +15,18 @@
 #   training/reinforcement_engine_config.json                                  (plan_training)
 #   training/{model_type}/trial_{t}/fold_{k}.json                              (train_fold)
 #   training/{model_type}/trial_{t}.json                                       (summarize_trial)
-#   models/reinforcement/  best_model.meta.json, training_history.json,
+#   training/model/  best_model.meta.json, training_history.json,
 #                model_comparison.json, test_predictions.json,
-#                and the undeclared best_model.<ext>                           (select_model)
-#   models/feature_importance.json                                             (select_model)
-#   predictions/predictions.json                                               (predict_next_draws)
-#   evaluation/evaluation.json                                                 (evaluate_predictions)
-#   cluster/run_manifest.json           (written at the end of a run under the cluster profile)
-#   summary.json, summary.txt                                                  (summarize_run)
+#                out_of_sample_priors.json, and the undeclared best_model.<ext> (select_model)
+#   training/feature_importance.json                                           (select_model)
+#   prediction/  predictions.json                                              (predict_next_draws)
+#   prediction/  evaluation.json                                               (evaluate_predictions)
+#   report/      summary.json, summary.txt                                     (summarize_run)
 #   report/      forward_matches.json                                          (count_forward_matches)
 #   report/      sieve_throughput.png, forward_matches.png, model_comparison.png,
 #                predicted_vs_actual.png, feature_importance.png,
 #                prediction_pool.png                                           (plot_results)
+#   cluster/run_manifest.json           (written at the end of a run under the cluster profile)
 #
 # `snakemake --report report.html` (make report) gathers the PNGs, their captions (report/*.rst),
 # the DAG and the runtimes into one HTML file.
@@ -47,7 +48,6 @@ include: "rules/sieve.smk"
 include: "rules/scoring.smk"
 include: "rules/training.smk"
 include: "rules/prediction.smk"
-include: "rules/summary.smk"
 include: "rules/report.smk"
 
 
@@ -70,17 +70,17 @@ localrules:
 
 # Under the cluster profile, write results/cluster/run_manifest.json after every run.
 onsuccess:
-    shell("python -m seedsift.place --manifest --if-placed")
+    shell("python -m seedsift.cluster.place --manifest --if-placed")
 
 
 onerror:
-    shell("python -m seedsift.place --manifest --if-placed")
+    shell("python -m seedsift.cluster.place --manifest --if-placed")
 
 
 rule all:
     input:
-        "results/summary.json",
-        "results/summary.txt",
+        "results/report/summary.json",
+        "results/report/summary.txt",
         "results/report/sieve_throughput.png",
         "results/report/forward_matches.png",
         "results/report/model_comparison.png",

@@ -3,13 +3,8 @@
 import os
 import sys
 
-# The library is imported from this checkout: by this file, and by the jobs
-# (`python -m seedsift.place`), whatever their working directory (-d/--directory).
-sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
-
 from seedsift.cli import params_json
-from seedsift.config import validate
+from seedsift.pipeline.config import validate
 from seedsift.errors import SeedsiftError
 
 try:

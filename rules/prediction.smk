@@ -5,19 +5,19 @@
 
 rule predict_next_draws:
     input:
-        sidecar="results/models/reinforcement/best_model.meta.json",
-        priors="results/models/reinforcement/out_of_sample_priors.json",
+        sidecar="results/training/model/best_model.meta.json",
+        priors="results/training/model/out_of_sample_priors.json",
         survivors="results/scoring/survivors_with_scores.json",
         train="results/data/train_history.json",
         holdout="results/data/holdout_history.json",
         script=script("prediction_generator.py"),
     output:
-        "results/predictions/predictions.json",
+        "results/prediction/predictions.json",
     params:
         spec=prediction_params,
         models_dir=sidecar_dir,
     log:
-        "logs/predictions/predict_next_draws.log",
+        "logs/prediction/predict_next_draws.log",
     shell:
         "python {input.script:q} --models-dir {params.models_dir:q} --survivors-forward {input.survivors:q}"
         " --priors {input.priors:q} --train {input.train:q} --holdout {input.holdout:q}"
@@ -26,7 +26,7 @@ rule predict_next_draws:
 
 rule evaluate_predictions:
     input:
-        predictions="results/predictions/predictions.json",
+        predictions="results/prediction/predictions.json",
         train="results/data/train_history.json",
         holdout="results/data/holdout_history.json",
         test="results/data/test_history.json",
@@ -34,11 +34,11 @@ rule evaluate_predictions:
         survivors="results/scoring/survivors_with_scores.json",
         script=script("evaluate_predictions.py"),
     output:
-        "results/evaluation/evaluation.json",
+        "results/prediction/evaluation.json",
     params:
         spec=prediction_params,
     log:
-        "logs/evaluation/evaluate_predictions.log",
+        "logs/prediction/evaluate_predictions.log",
     shell:
         "python {input.script:q} --predictions {input.predictions:q} --train {input.train:q}"
         " --holdout {input.holdout:q} --test {input.test:q} --truth {input.truth:q}"

@@ -1,6 +1,30 @@
-# Step 9: the report's figures. Every PNG is marked for Snakemake's report, so
-# `snakemake --report report.html` (make report) puts them, with their captions from report/,
-# next to the DAG and the runtimes in one self-contained HTML file.
+# Steps 8-9: the run summary printed by `make run`, and the report's figures. Every PNG is marked
+# for Snakemake's report, so `snakemake --report report.html` (make report) puts them, with their
+# captions from report/, next to the DAG and the runtimes in one self-contained HTML file.
+
+
+rule summarize_run:
+    input:
+        data="results/data/draw_history_summary.json",
+        truth="results/data/truth.json",
+        sieve="results/sieve/sieve_summary.json",
+        bidirectional="results/sieve/bidirectional_survivors.json",
+        scoring="results/scoring/scoring_summary.json",
+        comparison="results/training/model/model_comparison.json",
+        predictions="results/prediction/predictions.json",
+        evaluation="results/prediction/evaluation.json",
+        script=script("summarize_run.py"),
+    output:
+        json="results/report/summary.json",
+        text="results/report/summary.txt",
+    log:
+        "logs/report/summarize_run.log",
+    shell:
+        "python {input.script:q} --data {input.data:q} --truth {input.truth:q}"
+        " --sieve {input.sieve:q} --bidirectional {input.bidirectional:q}"
+        " --scoring {input.scoring:q} --comparison {input.comparison:q}"
+        " --predictions {input.predictions:q} --evaluation {input.evaluation:q}"
+        " --json {output.json:q} --text {output.text:q} > {log:q} 2>&1"
 
 
 rule count_forward_matches:
@@ -21,12 +45,12 @@ rule count_forward_matches:
 
 rule plot_results:
     input:
-        importance="results/models/feature_importance.json",
-        comparison="results/models/reinforcement/model_comparison.json",
-        test_predictions="results/models/reinforcement/test_predictions.json",
+        importance="results/training/feature_importance.json",
+        comparison="results/training/model/model_comparison.json",
+        test_predictions="results/training/model/test_predictions.json",
         forward_matches="results/report/forward_matches.json",
         sieve_summary="results/sieve/sieve_summary.json",
-        predictions="results/predictions/predictions.json",
+        predictions="results/prediction/predictions.json",
         script=script("plot_results.py"),
     output:
         sieve_throughput=report(

@@ -26,7 +26,7 @@ rule score_chunk:
         "benchmarks/scoring/scored/chunk_{i}.tsv"
     threads: 1
     shell:
-        "python -m seedsift.place -- python {input.script:q} --chunk {input.chunk:q}"
+        "python -m seedsift.cluster.place -- python {input.script:q} --chunk {input.chunk:q}"
         " --train {input.train:q} --holdout {input.holdout:q} --params {params.spec:q}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
 

@@ -13,7 +13,7 @@ rule sieve_shard:
         "benchmarks/sieve/{prng}/shard_{i}.tsv"
     threads: 1
     shell:
-        "python -m seedsift.place -- python {input.script:q} --train {input.train:q}"
+        "python -m seedsift.cluster.place -- python {input.script:q} --train {input.train:q}"
         " --prng {wildcards.prng:q} --shard {wildcards.i:q} --params {params.spec:q}"
         " --parent {input.parent:q} --output {output:q} --threads {threads} > {log:q} 2>&1"
 

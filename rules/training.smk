@@ -1,7 +1,7 @@
 # Steps 4-5: training table -> plan -> one job per (model type, trial, fold) -> trial summaries
 # -> the chosen model.
 #
-# select_model also writes results/models/reinforcement/best_model.<ext>, the artifact, which is
+# select_model also writes results/training/model/best_model.<ext>, the artifact, which is
 # not declared: its extension (.pth/.json/.txt/.cbm) depends on the type chosen at run time,
 # and the seed's layout (M.7) keeps it next to its sidecar. The declared sidecar is written
 # last, names the artifact and records its sha256, and select_model removes artifacts of other
@@ -57,7 +57,7 @@ rule train_fold:
         "benchmarks/training/{model_type}/trial_{t}/fold_{k}.tsv"
     threads: 1
     shell:
-        "python -m seedsift.place --job-type {wildcards.model_type:q} -- python {input.script:q}"
+        "python -m seedsift.cluster.place --job-type {wildcards.model_type:q} -- python {input.script:q}"
         " --table {input.table:q} --plan {input.plan:q} --model-type {wildcards.model_type:q} --trial {wildcards.t:q}"
         " --fold {wildcards.k:q} --threads {threads} --output {output:q} > {log:q} 2>&1"
 
@@ -82,19 +82,19 @@ rule select_model:
         plan="results/training/reinforcement_engine_config.json",
         script=script("select_model.py"),
     output:
-        sidecar="results/models/reinforcement/best_model.meta.json",
-        history="results/models/reinforcement/training_history.json",
-        comparison="results/models/reinforcement/model_comparison.json",
-        test_predictions="results/models/reinforcement/test_predictions.json",
-        priors="results/models/reinforcement/out_of_sample_priors.json",
-        importance="results/models/feature_importance.json",
+        sidecar="results/training/model/best_model.meta.json",
+        history="results/training/model/training_history.json",
+        comparison="results/training/model/model_comparison.json",
+        test_predictions="results/training/model/test_predictions.json",
+        priors="results/training/model/out_of_sample_priors.json",
+        importance="results/training/feature_importance.json",
     log:
-        "logs/models/reinforcement/select_model.log",
+        "logs/training/model/select_model.log",
     benchmark:
-        "benchmarks/models/reinforcement/select_model.tsv"
+        "benchmarks/training/model/select_model.tsv"
     threads: 2
     shell:
-        "python -m seedsift.place -- python {input.script:q} --table {input.table:q}"
+        "python -m seedsift.cluster.place -- python {input.script:q} --table {input.table:q}"
         " --plan {input.plan:q} --trials {input.trials:q} --sidecar {output.sidecar:q}"
         " --history {output.history:q} --comparison {output.comparison:q}"
         " --test-predictions {output.test_predictions:q} --importance {output.importance:q}"

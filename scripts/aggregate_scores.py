@@ -4,12 +4,11 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, features, scoring  # noqa: E402
-from seedsift.jsonio import write_json  # noqa: E402
-from seedsift.provenance import agent_metadata, parent_run_id_from  # noqa: E402
-from seedsift.sieve_job import read_history_part  # noqa: E402
+from seedsift import cli
+from seedsift.jsonio import write_json
+from seedsift.provenance import agent_metadata, parent_run_id_from
+from seedsift.scoring import chunks, features
+from seedsift.sieve.shards import read_history_part
 
 
 def main(argv=None):
@@ -29,15 +28,15 @@ def main(argv=None):
     parent = parent_run_id_from(args.parent) if args.parent else None
     glob = features.global_features(train, mod, args.params["scoring"]["residue_mods"])
     write_json(args.global_features, dict(glob, agent_metadata=agent_metadata(
-        "full_scoring", inputs=[args.train], outputs=[args.global_features], parent_run_id=parent,
+        "scoring", inputs=[args.train], outputs=[args.global_features], parent_run_id=parent,
         params=args.params)))
-    _, stats = scoring.merge(args.scored, args.output)
+    _, stats = chunks.merge(args.scored, args.output)
     meta = agent_metadata(
-        "full_scoring", inputs=[args.parent, *args.scored], outputs=[args.output, args.summary],
+        "scoring", inputs=[args.parent, *args.scored], outputs=[args.output, args.summary],
         parent_run_id=parent, params=args.params,
         measured={"min_scored_survivors": stats["count"]},
     )
-    scoring.write_summary(args.summary, stats, len(holdout), mod, glob, meta)
+    chunks.write_summary(args.summary, stats, len(holdout), mod, glob, meta)
     return 0
 
 

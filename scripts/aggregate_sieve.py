@@ -4,9 +4,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, sieve_job  # noqa: E402
+from seedsift import cli
+from seedsift.sieve import shards
 
 
 def main(argv=None):
@@ -19,7 +18,7 @@ def main(argv=None):
     ap.add_argument("--summary", required=True, type=Path)
     ap.add_argument("--parent", type=Path, help="draw_history_summary.json (lineage)")
     args = ap.parse_args(argv)
-    sieve_job.aggregate(args.shards, args.train, args.params, args.forward, args.bidirectional, args.summary,
+    shards.aggregate(args.shards, args.train, args.params, args.forward, args.bidirectional, args.summary,
                         args.parent)
     return 0
 

@@ -4,10 +4,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, report  # noqa: E402
-from seedsift.provenance import agent_metadata, parent_run_id_from  # noqa: E402
+from seedsift import cli
+from seedsift.provenance import agent_metadata, parent_run_id_from
+from seedsift.report import matches
 
 
 def main(argv=None):
@@ -16,9 +15,9 @@ def main(argv=None):
     ap.add_argument("--sieve-summary", required=True, type=Path, help="sieve_summary.json")
     ap.add_argument("--output", required=True, type=Path, help="forward_matches.json to write")
     args = ap.parse_args(argv)
-    lineage = agent_metadata(report.MANIFEST, inputs=[args.survivors, args.sieve_summary], outputs=[],
+    lineage = agent_metadata(matches.MANIFEST, step=9, inputs=[args.survivors, args.sieve_summary], outputs=[],
                              parent_run_id=parent_run_id_from(args.sieve_summary))
-    report.write_forward_matches(args.survivors, args.sieve_summary, args.output, lineage)
+    matches.write_forward_matches(args.survivors, args.sieve_summary, args.output, lineage)
     return 0
 
 

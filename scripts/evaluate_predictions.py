@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Score predictions.json on the test draws against chance; writes results/evaluation/evaluation.json."""
+"""Score predictions.json on the test draws against chance; writes results/prediction/evaluation.json."""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, evaluation, prediction  # noqa: E402
-from seedsift.jsonio import read_json, write_json  # noqa: E402
-from seedsift.provenance import agent_metadata, parent_run_id_of  # noqa: E402
-from seedsift.sieve_job import read_history_part  # noqa: E402
+from seedsift import cli
+from seedsift.jsonio import read_json, write_json
+from seedsift.prediction import evaluation
+from seedsift.prediction import predict as prediction
+from seedsift.provenance import agent_metadata, parent_run_id_of
+from seedsift.sieve.shards import read_history_part
 
 
 def main(argv=None):
@@ -31,7 +31,7 @@ def main(argv=None):
     records = prediction.load_survivors(args.survivors) if truth.get("synthetic") else []
     doc = evaluation.evaluate(pred, test, mod, truth, records, n_known, seed=args.params["evaluation"]["random_seed"])
     doc["agent_metadata"] = agent_metadata(
-        "evaluation", inputs=[args.predictions, args.test, args.truth, args.survivors], outputs=[args.output],
+        "prediction", step=7, inputs=[args.predictions, args.test, args.truth, args.survivors], outputs=[args.output],
         parent_run_id=parent_run_id_of(pred), params=args.params, success_criteria_met=True,
         confidence=None,
     )

@@ -12,17 +12,18 @@ and the intermediate files (table, plan, fold and trial results) to --work-dir. 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from models.wrappers import MODEL_TYPES  # noqa: E402
-from seedsift import cli, manifests, training  # noqa: E402
-from seedsift.config import check_value  # noqa: E402
-from seedsift.errors import InputError  # noqa: E402
-from seedsift.jsonio import sha256_file  # noqa: E402
+from models.wrappers import MODEL_TYPES
+from seedsift import cli, manifests
+from seedsift.errors import InputError
+from seedsift.jsonio import sha256_file
+from seedsift.pipeline.config import check_value
+from seedsift.report.summary import render_comparison
+from seedsift.training.plan import MANIFEST
+from seedsift.training.run import run_all
 
 
 def main(argv=None):
-    bounds = manifests.load(training.MANIFEST)["parameter_bounds"]
+    bounds = manifests.load(MANIFEST)["parameter_bounds"]
     ap = cli.parser(__doc__)
     ap.add_argument("--survivors", required=True, type=Path, help="survivors_with_scores.json from Step 3")
     ap.add_argument("--lottery-data", required=True, type=Path,
@@ -57,9 +58,9 @@ def main(argv=None):
     provenance = {"cli_args": [str(a) for a in (sys.argv[1:] if argv is None else argv)],
                   "lottery_data": str(args.lottery_data), "lottery_data_sha256": sha256_file(args.lottery_data)}
     work_dir = args.work_dir or args.output_dir / "training"
-    result = training.run_all(args.survivors, args.output_dir, work_dir, config, n_jobs=args.threads,
+    result = run_all(args.survivors, args.output_dir, work_dir, config, n_jobs=args.threads,
                               device=args.device, provenance=provenance)
-    print(training.render_comparison(result))
+    print(render_comparison(result))
     if result["status"] != "ok":
         print(f"seedsift: no model trained: {result['reason']} (see {args.output_dir / 'best_model.meta.json'})",
               file=sys.stderr)

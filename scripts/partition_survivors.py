@@ -4,9 +4,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, scoring  # noqa: E402
+from seedsift import cli
+from seedsift.scoring import chunks
 
 
 def main(argv=None):
@@ -14,7 +13,7 @@ def main(argv=None):
     ap.add_argument("--survivors", required=True, type=Path, help="bidirectional_survivors.json or forward_survivors.json")
     ap.add_argument("--chunks", required=True, nargs="+", type=Path, help="chunk files, in order")
     args = ap.parse_args(argv)
-    counts = scoring.partition(args.survivors, args.chunks)
+    counts = chunks.partition(args.survivors, args.chunks)
     print(f"partitioned {sum(counts)} survivors into {len(counts)} chunks: {counts}", file=sys.stderr)
     return 0
 

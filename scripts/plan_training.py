@@ -4,11 +4,11 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, training, training_table  # noqa: E402
-from seedsift.jsonio import write_json  # noqa: E402
-from seedsift.provenance import agent_metadata, parent_run_id_from  # noqa: E402
+from seedsift import cli
+from seedsift.jsonio import write_json
+from seedsift.provenance import agent_metadata, parent_run_id_from
+from seedsift.training import table as training_table
+from seedsift.training.plan import make_plan
 
 
 def main(argv=None):
@@ -17,8 +17,8 @@ def main(argv=None):
     ap.add_argument("--params", required=True, type=cli.params_arg, help='validated config: {"training": {...}}')
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
-    plan = training.make_plan(training_table.table_dir(args.table), args.params.get("training", {}))
-    plan["agent_metadata"] = agent_metadata("ml_meta", inputs=[args.table], outputs=[args.output],
+    plan = make_plan(training_table.table_dir(args.table), args.params.get("training", {}))
+    plan["agent_metadata"] = agent_metadata("training", step=4, inputs=[args.table], outputs=[args.output],
                                             parent_run_id=parent_run_id_from(args.table), params=args.params,
                                             measured={"min_train_rows_per_fold": plan["data"]["fit_rows_per_fold"]})
     write_json(args.output, plan)

@@ -7,9 +7,8 @@ Each --*-png option names one figure to draw; each figure reads the documents it
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, report  # noqa: E402
+from seedsift import cli
+from seedsift.report import matches
 
 DOCUMENTS = {
     "importance": "feature_importance.json of select_model",
@@ -25,13 +24,13 @@ def main(argv=None):
     ap = cli.parser(__doc__)
     for name, text in DOCUMENTS.items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=Path, default=None, help=text)
-    for figure in report.FIGURES:
+    for figure in matches.FIGURES:
         ap.add_argument(f"--{figure.replace('_', '-')}-png", type=Path, default=None, help=f"{figure} figure to write")
     args = ap.parse_args(argv)
-    outputs = {f: getattr(args, f"{f}_png") for f in report.FIGURES if getattr(args, f"{f}_png") is not None}
+    outputs = {f: getattr(args, f"{f}_png") for f in matches.FIGURES if getattr(args, f"{f}_png") is not None}
     if not outputs:
         ap.error("name at least one figure to draw (--*-png)")
-    report.draw_figures({name: getattr(args, name) for name in DOCUMENTS}, outputs)
+    matches.draw_figures({name: getattr(args, name) for name in DOCUMENTS}, outputs)
     return 0
 
 

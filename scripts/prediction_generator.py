@@ -10,17 +10,16 @@ Exit status: 0 predictions written; 3 PREDICTION_SKIPPED written (no usable mode
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, manifests, prediction  # noqa: E402
-from seedsift.config import check_value  # noqa: E402
-from seedsift.draws import load_history  # noqa: E402
-from seedsift.sieve_job import read_history_part  # noqa: E402
+from seedsift import cli, manifests
+from seedsift.data.draws import load_history
+from seedsift.pipeline.config import check_value
+from seedsift.prediction import predict as prediction
+from seedsift.sieve.shards import read_history_part
 
 
 def _defaults():
     bounds = manifests.load("prediction")["parameter_bounds"]
-    scoring = manifests.load("full_scoring")["parameter_bounds"]
+    scoring = manifests.load("scoring")["parameter_bounds"]
     return bounds, scoring["residue_mods"]["default"]
 
 
@@ -43,7 +42,7 @@ def main(argv=None):
         b = bounds[f"prediction.{name}"]
         ap.add_argument(f"--{name.replace('_', '-')}", type=float if b["type"] == "float" else int, default=None,
                         help=f"{b['description']} ({manifests.describe(b)}; default {b['default']})")
-    ap.add_argument("--output-dir", type=Path, default=Path("results/predictions"))
+    ap.add_argument("--output-dir", type=Path, default=Path("results/prediction"))
     ap.add_argument("--output", type=Path, help="output file (default: OUTPUT_DIR/predictions.json)")
     args = ap.parse_args(argv)
 
@@ -53,7 +52,7 @@ def main(argv=None):
         residue_mods = args.params["scoring"]["residue_mods"]
         test_draws = args.params["split"]["test_draws"]
     else:
-        mod = check_value("mod", args.mod, manifests.load("draw_history")["parameter_bounds"]["mod"])
+        mod = check_value("mod", args.mod, manifests.load("data")["parameter_bounds"]["mod"])
         params = {n.split(".")[1]: b["default"] for n, b in bounds.items() if n.startswith("prediction.")}
         params["pool"] = {n.split(".")[1]: b["default"] for n, b in bounds.items() if n.startswith("pool.")}
         for name in ("k", "horizon", "prior_strength"):

@@ -4,9 +4,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, history  # noqa: E402
+from seedsift import cli
+from seedsift.data import history
 
 
 def main(argv=None):

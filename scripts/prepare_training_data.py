@@ -4,10 +4,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, training_table  # noqa: E402
-from seedsift.provenance import agent_metadata, parent_run_id_from  # noqa: E402
+from seedsift import cli
+from seedsift.provenance import agent_metadata, parent_run_id_from
+from seedsift.training import table as training_table
 
 
 def main(argv=None):
@@ -18,7 +17,7 @@ def main(argv=None):
                     help="table.json to write; the .npy arrays go into the same folder")
     ap.add_argument("--parent", type=Path, help="scoring_summary.json (lineage)")
     args = ap.parse_args(argv)
-    lineage = agent_metadata("ml_meta", inputs=[args.survivors, args.parent], outputs=[],
+    lineage = agent_metadata("training", step=4, inputs=[args.survivors, args.parent], outputs=[],
                              parent_run_id=parent_run_id_from(args.parent) if args.parent else None,
                              params={"label": args.label})
     table = training_table.write_training_table(args.survivors, training_table.table_dir(args.table), args.label,

@@ -4,10 +4,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, scoring  # noqa: E402
-from seedsift.sieve_job import read_history_part  # noqa: E402
+from seedsift import cli
+from seedsift.scoring import chunks
+from seedsift.sieve.shards import read_history_part
 
 
 def main(argv=None):
@@ -23,7 +22,7 @@ def main(argv=None):
     mod = args.params["mod"]
     train = read_history_part(args.train, mod, 1, "to compute features")
     holdout = read_history_part(args.holdout, mod)
-    scoring.score_chunk(args.chunk, train, holdout, mod, args.params["scoring"]["residue_mods"], args.output)
+    chunks.score_chunk(args.chunk, train, holdout, mod, args.params["scoring"]["residue_mods"], args.output)
     return 0
 
 

@@ -5,10 +5,13 @@ and the feature importance of every compared type."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, training, training_table  # noqa: E402
-from seedsift.provenance import agent_metadata, parent_run_id_of  # noqa: E402
+from seedsift import cli
+from seedsift.provenance import agent_metadata, parent_run_id_of
+from seedsift.report.summary import render_comparison
+from seedsift.training import table as training_table
+from seedsift.training.plan import read_plan
+from seedsift.training.run import read_trial_summaries
+from seedsift.training.select import select_and_finalise, sidecar_dir
 
 
 def main(argv=None):
@@ -29,15 +32,15 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = ap.parse_args(argv)
-    plan = training.read_plan(args.plan)
-    lineage = agent_metadata("reinforcement", inputs=[args.table, args.plan, *args.trials], outputs=[],
+    plan = read_plan(args.plan)
+    lineage = agent_metadata("training", step=5, inputs=[args.table, args.plan, *args.trials], outputs=[],
                              parent_run_id=parent_run_id_of(plan), params=None)
-    result = training.select_and_finalise(
-        training_table.table_dir(args.table), plan, training.read_trial_summaries(args.trials),
-        training.sidecar_dir(args.sidecar), n_jobs=args.threads, device=args.device,
+    result = select_and_finalise(
+        training_table.table_dir(args.table), plan, read_trial_summaries(args.trials),
+        sidecar_dir(args.sidecar), n_jobs=args.threads, device=args.device,
         history_path=args.history, comparison_path=args.comparison, lineage=lineage,
         importance_path=args.importance, test_predictions_path=args.test_predictions, priors_path=args.priors)
-    print(training.render_comparison(result), file=sys.stderr)
+    print(render_comparison(result), file=sys.stderr)
     return 0
 
 

@@ -4,9 +4,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, sieve_job  # noqa: E402
+from seedsift import cli
+from seedsift.sieve import shards
 
 
 def main(argv=None):
@@ -20,7 +19,7 @@ def main(argv=None):
     cli.threads_arg(ap)
     args = ap.parse_args(argv)
     cli.apply_threads(args.threads)
-    sieve_job.run_shard(args.train, args.prng, args.shard, args.params, args.output, args.parent)
+    shards.run_shard(args.train, args.prng, args.shard, args.params, args.output, args.parent)
     return 0
 
 

@@ -6,12 +6,10 @@ metrics, success criteria and the adjustable parameters with their bounds.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, status  # noqa: E402
-from seedsift.jsonio import dumps  # noqa: E402
+from seedsift import cli
+from seedsift.jsonio import dumps
+from seedsift.pipeline import status
 
 
 def main(argv=None):

@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
-"""Write results/summary.json and results/summary.txt from the outputs of every step."""
+"""Write results/report/summary.json and results/report/summary.txt from the outputs of every step."""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, summary  # noqa: E402
+from seedsift import cli
+from seedsift.report import summary
 
 
 def main(argv=None):

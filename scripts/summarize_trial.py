@@ -4,11 +4,10 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, training  # noqa: E402
-from seedsift.jsonio import read_json, write_json  # noqa: E402
-from seedsift.provenance import agent_metadata  # noqa: E402
+from seedsift import cli
+from seedsift.jsonio import read_json, write_json
+from seedsift.provenance import agent_metadata
+from seedsift.training.folds import summarize_trial
 
 
 def main(argv=None):
@@ -17,9 +16,9 @@ def main(argv=None):
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
     folds = [read_json(p, "fold result") for p in args.folds]
-    summary = training.summarize_trial(folds)
+    summary = summarize_trial(folds)
     summary["agent_metadata"] = agent_metadata(
-        "reinforcement", inputs=args.folds, outputs=[args.output],
+        "training", step=5, inputs=args.folds, outputs=[args.output],
         parent_run_id=(folds[0].get("agent_metadata") or {}).get("parent_run_id"), params=None)
     write_json(args.output, summary)
     return 0

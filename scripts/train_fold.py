@@ -4,11 +4,12 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seedsift import cli, training, training_table  # noqa: E402
-from seedsift.jsonio import write_json  # noqa: E402
-from seedsift.provenance import agent_metadata, parent_run_id_of  # noqa: E402
+from seedsift import cli
+from seedsift.jsonio import write_json
+from seedsift.provenance import agent_metadata, parent_run_id_of
+from seedsift.training import table as training_table
+from seedsift.training.folds import run_fold
+from seedsift.training.plan import read_plan
 
 
 def main(argv=None):
@@ -23,11 +24,11 @@ def main(argv=None):
                     help="auto = the GPU in CUDA_VISIBLE_DEVICES/HIP_VISIBLE_DEVICES if usable, else CPU")
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
-    plan = training.read_plan(args.plan)
-    result = training.run_fold(training_table.table_dir(args.table), plan, args.model_type, args.trial, args.fold,
+    plan = read_plan(args.plan)
+    result = run_fold(training_table.table_dir(args.table), plan, args.model_type, args.trial, args.fold,
                                n_jobs=args.threads, device=args.device)
     result["agent_metadata"] = agent_metadata(
-        "reinforcement", inputs=[args.table, args.plan], outputs=[args.output], parent_run_id=parent_run_id_of(plan),
+        "training", step=5, inputs=[args.table, args.plan], outputs=[args.output], parent_run_id=parent_run_id_of(plan),
         params={"model_type": args.model_type, "trial": args.trial, "fold": args.fold})
     write_json(args.output, result)
     return 0

@@ -1,7 +1,10 @@
-"""Step manifests (the seed's agent-manifest format): the one place where bounds are written.
+"""Stage manifests (the seed's agent-manifest format): the one place where bounds are written.
 
-Each manifest has ``config_section`` (a top-level config key, or null for top-level keys)
-and ``parameter_bounds``; a parameter's config key is ``section.name``. A bound flagged
+One manifest per stage: ``manifests/<stage>.json`` goes with ``rules/<stage>.smk``,
+``seedsift/<stage>/`` and ``results/<stage>/``; ``agent_name`` is the seed's name for it. A
+stage that covers several of the seed's steps lists them in ``pipeline_steps``. Each manifest
+has ``config_section`` (a top-level config key, or null for top-level keys) and
+``parameter_bounds``; a parameter's config key is ``section.name``. A bound flagged
 ``"cli_only": true`` is a command-line option of the step's script, not a config key; one
 with ``"search_space": MODEL_TYPE`` is a hyper-parameter range that trials sample from.
 """
@@ -28,6 +31,17 @@ def load_all(directory=MANIFEST_DIR):
 def load(name, directory=MANIFEST_DIR):
     """One manifest by file stem."""
     return load_all(directory)[name]
+
+
+def steps(manifest):
+    """{step number: {"name", "rules"}} of the seed's steps a stage's manifest covers, in order.
+
+    A manifest of one step has no ``pipeline_steps``: its step is ``pipeline_step`` with the
+    manifest's own name and rules.
+    """
+    if "pipeline_steps" in manifest:
+        return {int(k): v for k, v in sorted(manifest["pipeline_steps"].items(), key=lambda kv: int(kv[0]))}
+    return {manifest["pipeline_step"]: {"name": manifest["pipeline_step_name"], "rules": manifest["rules"]}}
 
 
 def config_key(manifest, name):

@@ -15,10 +15,18 @@ from seedsift import manifests
 from seedsift.jsonio import sha256_file
 
 
-def step_of(manifest_name):
-    """(pipeline_step, pipeline_step_name) of a manifest."""
-    m = manifests.load(manifest_name)
-    return m["pipeline_step"], m["pipeline_step_name"]
+def step_of(manifest_name, step=None):
+    """(pipeline_step, pipeline_step_name) of a manifest, or of one of the seed steps it covers.
+
+    A stage's manifest may cover several of the seed's steps (see ``manifests.steps``); ``step``
+    picks one of them, by default the first.
+    """
+    steps = manifests.steps(manifests.load(manifest_name))
+    if step is None:
+        step = next(iter(steps))
+    if step not in steps:
+        raise ValueError(f"manifests/{manifest_name}.json covers steps {sorted(steps)}, not {step}")
+    return step, steps[step]["name"]
 
 
 def placement():
@@ -71,12 +79,13 @@ def success_criteria(manifest_name, measured):
 
 
 def agent_metadata(manifest_name, *, inputs, outputs, parent_run_id, params=None, measured=None,
-                   success_criteria_met=None, confidence=None, run_id=None):
+                   success_criteria_met=None, confidence=None, run_id=None, step=None):
     """The agent_metadata block for an output of the step described by ``manifest_name``.
 
-    With ``measured`` values, success_criteria_met is evaluated against the manifest.
+    ``step`` names the seed step when the stage's manifest covers several. With ``measured``
+    values, success_criteria_met is evaluated against the manifest.
     """
-    step, name = step_of(manifest_name)
+    step, name = step_of(manifest_name, step)
     entries = input_entries(inputs)
     details = None
     if measured is not None:

@@ -42,10 +42,9 @@ def deep_update(base, extra):
 
 
 def env():
-    """Environment of a workflow subprocess: the venv first on PATH, repo importable."""
+    """Environment of a workflow subprocess: the venv (with the project installed) first on PATH."""
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
-    e["PYTHONPATH"] = str(REPO)
     e.pop("SEEDSIFT_NODES", None)
     return e
 

@@ -27,9 +27,11 @@ from models import create_model
 from models.feature_schema import feature_schema_of
 from models.model_factory import save_model_with_sidecar
 from models.wrappers import MODEL_TYPES
-from seedsift import cli, sieve, synthetic
+from seedsift import cli
+from seedsift.data import synthetic
 from seedsift.jsonio import sha256_file, write_json_array
-from seedsift.scoring import score_records
+from seedsift.scoring.chunks import score_records
+from seedsift.sieve import search
 
 from scripts_loader import load_script
 
@@ -65,8 +67,8 @@ def base(tmp_path_factory):
     train, holdout = draws[:150], draws[150:190]
     (root / "train.json").write_text(json.dumps(train))
     (root / "holdout.json").write_text(json.dumps(holdout))
-    spec = sieve.SieveSpec("pcg32", tuple(train), MOD, 0, 2, 0, 1, 4, 0.25)
-    records, _ = sieve.sieve_range(spec, 0, 1 << 14)
+    spec = search.SieveSpec("pcg32", tuple(train), MOD, 0, 2, 0, 1, 4, 0.25)
+    records, _ = search.sieve_range(spec, 0, 1 << 14)
     write_json_array(root / "forward_survivors.json", records)
     scored = score_records(records, train, holdout, MOD, RESIDUES)
     write_json_array(root / "survivors_with_scores.json", scored)

@@ -1,4 +1,4 @@
-"""The cluster profile against real sshd servers on loopback addresses (seedsift.loopback).
+"""The cluster profile against real sshd servers on loopback addresses (loopback).
 
 Two live nodes (127.0.0.2 with CUDA slots, 127.0.0.3 with ROCm slots) and a dead one (127.0.0.4,
 nothing listens) listed first, so that a job meets it. Every node's PATH starts with a witness
@@ -18,10 +18,12 @@ import time
 
 import pytest
 import yaml
-
-from conftest import BIN, REPO, TINY_CONFIG, env, snakemake
 from test_place import _gone, _wait_for
-from seedsift import loopback, place, run_manifest
+
+from seedsift.cluster import place, run_manifest
+
+import loopback
+from conftest import BIN, REPO, TINY_CONFIG, env, snakemake
 
 pytestmark = pytest.mark.cluster
 
@@ -51,7 +53,7 @@ def placed_rules():
     for smk in (REPO / "rules").glob("*.smk"):
         for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
             m = re.match(r"rule (\w+):", block)
-            if m and "python -m seedsift.place" in block:
+            if m and "python -m seedsift.cluster.place" in block:
                 names.add(m.group(1))
     return names
 
@@ -132,7 +134,7 @@ def witness(log):
 
 
 def write_manifest(workdir, e):
-    done = subprocess.run([sys.executable, "-m", "seedsift.place", "--manifest"], cwd=workdir, env=e,
+    done = subprocess.run([sys.executable, "-m", "seedsift.cluster.place", "--manifest"], cwd=workdir, env=e,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return json.loads((workdir / run_manifest.MANIFEST).read_text())
@@ -145,7 +147,7 @@ def test_dry_run_touches_no_node(cluster, tmp_path):
     done = subprocess.run(snakemake_cmd(workdir, "-n"), cwd=workdir, env=e, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout + done.stderr
-    assert "sieve_shard" in text and "python -m seedsift.place --" in text
+    assert "sieve_shard" in text and "python -m seedsift.cluster.place --" in text
     assert {n: cluster.logins(n) for n in ("node-a", "node-b")} == before
     assert not (workdir / ".nodelocks").exists() and not (workdir / "logs").exists() and not log.exists()
 
@@ -271,7 +273,7 @@ REMOTE_JOB = ["sh", "-c", "echo $$ > job.pid; exec sleep 60"]
 @pytest.mark.parametrize("how", ["sigterm", "kill-9-placer", "kill-9-run"])
 def test_stopping_the_run_takes_the_remote_job_down(cluster, tmp_path, how):
     e = _remote_sleeper(cluster, tmp_path)
-    placer = [sys.executable, "-m", "seedsift.place", "--", *REMOTE_JOB]
+    placer = [sys.executable, "-m", "seedsift.cluster.place", "--", *REMOTE_JOB]
     if how == "kill-9-run":
         # snakemake starts `bash -c CMD`; the fake run does the same and is then SIGKILLed.
         proc = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run(['bash', '-c', sys.argv[1]])",
@@ -296,7 +298,7 @@ def test_stopping_the_run_takes_the_remote_job_down(cluster, tmp_path, how):
 def test_check_probes_every_node(cluster, tmp_path):
     e = env()
     e[place.ENV_NODES] = str(cluster.write_inventory(tmp_path / "nodes.yaml"))
-    done = subprocess.run([sys.executable, "-m", "seedsift.place", "--check"], env=e, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "seedsift.cluster.place", "--check"], env=e, capture_output=True, text=True)
     assert done.returncode == 1
     status = {line.split("\t")[0]: line.split("\t")[-1] for line in done.stdout.splitlines() if "\t" in line}
     assert status == {"dead": "NO ANSWER", "node-a": "ok", "node-b": "ok"}

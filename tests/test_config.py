@@ -2,12 +2,11 @@
 
 import re
 
-
 import pytest
 
 from seedsift import manifests
-from seedsift.config import validate
 from seedsift.errors import ConfigError, InputError
+from seedsift.pipeline.config import validate
 
 from conftest import REPO, snakemake
 
@@ -22,7 +21,7 @@ def test_defaults_come_from_the_manifests_and_match_config_yaml():
 
 
 def test_every_default_lies_inside_its_bounds():
-    from seedsift.config import check_value
+    from seedsift.pipeline.config import check_value
 
     for key, (_, bound) in manifests.config_bounds().items():
         check_value(key, bound.get("default"), bound)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from seedsift.draws import Split, load_history
+from seedsift.data.draws import Split, load_history
 from seedsift.errors import InputError
 
 

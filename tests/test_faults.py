@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from seedsift import sieve_job
 from seedsift.errors import InputError
+from seedsift.sieve import shards
 
 from conftest import BIN, REPO, TINY_CONFIG, deep_update, env, snakemake
 
@@ -110,17 +110,17 @@ def test_kill9_of_snakemake_resumes_without_redoing_finished_shards(tmp_path, re
 
 
 def test_a_truncated_shard_fails_the_aggregation(tmp_path):
-    from seedsift.config import validate
-    from seedsift.history import prepare
+    from seedsift.data.history import prepare
+    from seedsift.pipeline.config import validate
 
     cfg = validate(deep_update(TINY_CONFIG, {"sieve": {"shards": 1, "prngs": ["pcg32"]}}))
     prepare("synthetic", cfg, tmp_path)
     shard = tmp_path / "shard_0.json"
-    sieve_job.run_shard(tmp_path / "train_history.json", "pcg32", 0, cfg, shard)
+    shards.run_shard(tmp_path / "train_history.json", "pcg32", 0, cfg, shard)
     shard.write_text(shard.read_text()[:-100])
     outs = [tmp_path / n for n in ("fwd.json", "bid.json", "summary.json")]
     with pytest.raises(InputError, match="invalid JSON"):
-        sieve_job.aggregate([shard], tmp_path / "train_history.json", cfg, *outs)
+        shards.aggregate([shard], tmp_path / "train_history.json", cfg, *outs)
     assert not any(p.exists() for p in outs)
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from models import feature_schema as fs
-from seedsift.bench_training import ORIGINAL_FEATURES, survivor_records, write_survivors_file
+from seedsift.bench.training import ORIGINAL_FEATURES, survivor_records, write_survivors_file
 from seedsift.errors import InputError
-from seedsift.training_table import open_training_table, write_training_table
+from seedsift.training.table import open_training_table, write_training_table
 
 # The original system's 50 per-seed feature names (reference section 3.5): 32 computed + 18 copied.
 ORIGINAL_50 = [
@@ -118,7 +118,8 @@ BAD_INPUTS = [
     ("extra feature", [GOOD, dict(GOOD, features={"a": 1.0, "b": 2, "c": 3})], "record 1, field 'features.c'", "not a feature"),
     ("string feature", [GOOD, dict(GOOD, features={"a": "1.5", "b": 2})], "record 1, field 'features.a'", "not a finite number"),
     ("bool feature", [GOOD, GOOD, dict(GOOD, features={"a": 1.0, "b": True})], "record 2, field 'features.b'", "not a finite number"),
-    ("overflowing number", "[" + json.dumps(GOOD) + "," + json.dumps(GOOD).replace('"b": 2', '"b": 1e999') + "]", "record 1, field 'features.b'", "not a finite number"),
+    ("overflowing number", "[" + json.dumps(GOOD) + "," + json.dumps(GOOD).replace('"b": 2', '"b": 1e999') + "]",
+     "record 1, field 'features.b'", "not a finite number"),
     ("NaN token", "[" + json.dumps(GOOD).replace('"b": 2', '"b": NaN') + "]", "record 0, field 'features.b'", "invalid"),
     ("float32 overflow", [GOOD, dict(GOOD, features={"a": 1e39, "b": 2})], "record 1, field 'features.a'", "float32"),
     ("label string", [dict(GOOD, holdout_quality="0.5")], "record 0, field 'holdout_quality'", "not a finite number"),

@@ -7,8 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from seedsift import features, sieve, synthetic
-from seedsift.scoring import score_records
+from seedsift.data import synthetic
+from seedsift.scoring import features
+from seedsift.scoring.chunks import score_records
+from seedsift.sieve import search
 
 from conftest import REPO
 
@@ -74,8 +76,8 @@ def test_temporal_windows_and_trend():
 def _scored(truth_seed=313373, noise=0.0):
     draws, _ = synthetic.generate("xorshift32", truth_seed, 1, 0, 300, 1000, noise, 3)
     train, holdout = draws[:200], draws[200:260]
-    spec = sieve.SieveSpec("xorshift32", tuple(train), 1000, 0, 3, 0, 1, 4, 0.25)
-    records, _ = sieve.sieve_range(spec, 0, 1 << 19)
+    spec = search.SieveSpec("xorshift32", tuple(train), 1000, 0, 3, 0, 1, 4, 0.25)
+    records, _ = search.sieve_range(spec, 0, 1 << 19)
     return records, train, holdout, draws
 
 

@@ -22,10 +22,14 @@ from models import create_model
 from models.feature_schema import feature_schema_of
 from models.model_factory import save_model_with_sidecar
 from models.wrappers import MODEL_TYPES
-from seedsift import evaluation, prediction, sieve, synthetic
+from seedsift.data import synthetic
 from seedsift.jsonio import read_json, sha256_file, write_json_array
-from seedsift.prng import FAMILIES
-from seedsift.scoring import score_records
+from seedsift.prediction import evaluation
+from seedsift.prediction import predict as prediction
+from seedsift.prng import hypothesis
+from seedsift.prng.families import FAMILIES
+from seedsift.scoring.chunks import score_records
+from seedsift.sieve import search
 from seedsift.stats import binom_interval, poisson_interval
 
 from conftest import TINY_CONFIG, deep_update, snakemake
@@ -56,7 +60,7 @@ def no_gpu_assigned(monkeypatch):
 
 def sieve_spec(prng, train):
     """The sieve of the tests: skips 0..3, forward window of 4 from draw 1, 1 match of 4 to pass."""
-    return sieve.SieveSpec(prng, tuple(train), MOD, 0, SKIP_MAX, 0, 1, 4, 0.25)
+    return search.SieveSpec(prng, tuple(train), MOD, 0, SKIP_MAX, 0, 1, 4, 0.25)
 
 
 def fit_and_save(tmp_path, scored, model_type):
@@ -75,7 +79,7 @@ def run_steps(tmp_path, draws, prng, model_type, params=PARAMS):
     """Steps 2-6 and the evaluation on one history: sieve, score, fit, predict, evaluate."""
     train, holdout = draws[:N_TRAIN], draws[N_TRAIN:N_TRAIN + N_HOLDOUT]
     test = draws[N_TRAIN + N_HOLDOUT:]
-    records, stats = sieve.sieve_range(sieve_spec(prng, train), 0, SEEDS)
+    records, stats = search.sieve_range(sieve_spec(prng, train), 0, SEEDS)
     bidirectional = [r for r in records if r["bidirectional"]]
     scored = score_records(bidirectional, train, holdout, MOD, RESIDUES)
     path = tmp_path / "survivors_with_scores.json"
@@ -104,7 +108,7 @@ def check_planted(tmp_path, prng, model_type, noise):
     top = doc["top_survivors"][0]
     assert (top["prng_type"], top["seed"], top["skip"]) == (prng, seed, skip), (case, doc["top_survivors"][:3])
     n_known = N_TRAIN + N_HOLDOUT
-    clean = synthetic.hypothesis_draws(prng, [seed], np.arange(n_known, n_known + N_TEST), skip, 0, MOD)[0].tolist()
+    clean = hypothesis.hypothesis_draws(prng, [seed], np.arange(n_known, n_known + N_TEST), skip, 0, MOD)[0].tolist()
     assert top["next_draws"] == clean, case
     top1 = [s["predictions"][0] for s in doc["steps"]]
     assert top1 == clean, (case, top1, test)
@@ -145,7 +149,7 @@ def test_random_draws_give_chance_survivor_counts():
     level = 1 - 1e-6
     for prng in sorted(FAMILIES):
         spec = sieve_spec(prng, train)
-        _, stats = sieve.sieve_range(spec, 0, SEEDS)
+        _, stats = search.sieve_range(spec, 0, SEEDS)
         expected = spec.expected_false(SEEDS)
         for count, mean, kind in zip((stats["forward_survivors"], stats["bidirectional_survivors"]), expected,
                                      ("forward", "bidirectional")):
@@ -216,11 +220,11 @@ def test_workflow_on_random_draws_says_no_signal(tmp_path):
         assert lo <= summary[f"{kind}_survivors"] <= hi, (kind, summary[f"{kind}_survivors"], lo, hi)
     assert "consistent with chance" in summary["chance_note"]
 
-    ev = read_json(res / "evaluation/evaluation.json")
+    ev = read_json(res / "prediction/evaluation.json")
     assert ev["verdict"] == "no signal", ev["reason"]
     assert ev["prediction_status"] == "OK" and ev["model"]["steps"] and ev["model"]["best_possible_p_value"] < 1e-30
     assert ev["model"]["topk_hits"] <= binom_interval(12, 1 / MOD, 0.999)[1]
-    text = (res / "summary.txt").read_text()
+    text = (res / "report/summary.txt").read_text()
     assert "NO SIGNAL" in text and "Evaluation on 12 unseen test draws" in text
     assert "consistent with chance" in text
 
@@ -254,14 +258,14 @@ def test_the_same_config_twice_gives_the_same_results(tmp_path, tiny_config):
         assert _without(read_json(a / rel), "duration_s", "agent_metadata") == \
             _without(read_json(b / rel), "duration_s", "agent_metadata"), rel
 
-    sides = [read_json(r / "models/reinforcement/best_model.meta.json") for r in (a, b)]
+    sides = [read_json(r / "training/model/best_model.meta.json") for r in (a, b)]
     for key in ("model_type", "checkpoint_path", "checkpoint_sha256", "feature_schema", "training_params"):
         assert sides[0][key] == sides[1][key], key
 
-    preds = [read_json(r / "predictions/predictions.json") for r in (a, b)]
+    preds = [read_json(r / "prediction/predictions.json") for r in (a, b)]
     for doc in preds:
         doc.pop("agent_metadata")
         doc["metadata"].pop("survivors_sha256")
     assert preds[0] == preds[1] and preds[0]["status"] == "OK"
-    evals = [_without(read_json(r / "evaluation/evaluation.json"), "agent_metadata") for r in (a, b)]
+    evals = [_without(read_json(r / "prediction/evaluation.json"), "agent_metadata") for r in (a, b)]
     assert evals[0] == evals[1]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.model_factory import create_model
-from seedsift import importance
+from seedsift.training import importance
 
 NAMES = ["noise_a", "signal", "noise_b", "weak"]
 

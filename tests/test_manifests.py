@@ -26,12 +26,30 @@ def test_every_manifest_has_the_seed_format():
         for name, bound in m["parameter_bounds"].items():
             assert bound["type"] in {"int", "float", "bool", "string", "categorical", "list"}, (stem, name)
             assert "default" in bound and bound.get("description"), (stem, name)
-        seen_steps.setdefault(m["pipeline_step"], stem)
-    assert set(seen_steps) >= {1, 2, 3, 4, 5, 6, 7}
+        for number, step in manifests.steps(m).items():
+            assert number not in seen_steps, (stem, number, seen_steps.get(number))
+            seen_steps[number] = stem
+            assert set(step["rules"]) <= set(m["rules"]), (stem, number)
+        assert sum((s["rules"] for s in manifests.steps(m).values()), []) == m["rules"], stem
+    assert set(seen_steps) == set(range(1, 10))
+
+
+def test_one_name_per_stage():
+    """manifests/<stage>.json, rules/<stage>.smk, seedsift/<stage>/ and results/<stage>/ share one name."""
+    rule_files = {p.stem for p in (REPO / "rules").glob("*.smk")} - {"common"}
+    stems = set(manifests.load_all())
+    assert stems == rule_files
+    for stem, m in manifests.load_all().items():
+        assert m["pipeline_step_name"] == stem
+        assert (REPO / "seedsift" / stem / "__init__.py").is_file(), stem
+        rules = re.findall(r"^rule (\w+):", (REPO / "rules" / f"{stem}.smk").read_text(), flags=re.MULTILINE)
+        assert rules == m["rules"], (stem, rules)
+        for out in m["outputs"]:
+            assert out.startswith(f"results/{stem}/"), (stem, out)
 
 
 def test_seed_m8_fields():
-    r, p = manifests.load("reinforcement"), manifests.load("prediction")
+    r, p = manifests.load("training"), manifests.load("prediction")
     assert r["version"] == p["version"] == "1.4.0"
     mt = r["parameter_bounds"]["model_type"]
     assert mt["choices"] == ["neural_net", "xgboost", "lightgbm", "catboost"] and mt["default"] == "neural_net"

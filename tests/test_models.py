@@ -1,7 +1,6 @@
 """The models/ package: one conformance suite over every registered type, sidecar contract, M.9 API."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -12,8 +11,13 @@ import pytest
 
 from models import ModelSelector, create_model, load_model
 from models.feature_schema import FeatureSchemaMismatch, feature_schema_of, label_metadata
-from models.model_factory import (NoModelError, get_model_extension, load_model_from_sidecar,
-                                  save_model_with_sidecar, save_no_model_sidecar)
+from models.model_factory import (
+    NoModelError,
+    get_model_extension,
+    load_model_from_sidecar,
+    save_model_with_sidecar,
+    save_no_model_sidecar,
+)
 from models.model_selector import regression_metrics
 from models.wrappers import MODEL_TYPES, UnknownModelTypeError
 from models.wrappers.base import ModelInterface, NotFittedError
@@ -185,8 +189,7 @@ def test_registry_imports_backends_lazily():
         "assert 'xgboost' in sys.modules\n"
         "assert not [m for m in ('torch', 'lightgbm', 'catboost') if m in sys.modules]\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -331,7 +334,7 @@ def test_model_selector_ranks_and_breaks_ties_by_order():
 def test_m9_programmatic_usage_as_written(tmp_path, monkeypatch):
     """The seed's M.9 snippet, verbatim apart from the data it needs."""
     from models.feature_schema import get_feature_schema_with_hash, load_quality_from_survivors
-    from seedsift.bench_training import write_survivors_file
+    from seedsift.bench.training import write_survivors_file
 
     monkeypatch.chdir(tmp_path)
     write_survivors_file(tmp_path / "survivors_with_scores.json", 400, seed=2, n_true=3, signal=0.3)
@@ -339,7 +342,7 @@ def test_m9_programmatic_usage_as_written(tmp_path, monkeypatch):
     feature_schema = get_feature_schema_with_hash("survivors_with_scores.json")
     X_train, y_train, X_val, y_val = survivors.X[:300], y[:300], survivors.X[300:], y[300:]
 
-    from models import create_model, load_model, ModelSelector  # noqa: F401,F811
+    from models import ModelSelector, create_model, load_model  # noqa: F401,F811
 
     # Create a model
     model = create_model('xgboost', config={'n_estimators': 200})

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
-from seedsift import inventory, place, run_manifest
+from seedsift.cluster import inventory, locks, place, remote, run_manifest
 from seedsift.errors import InputError
+
+from conftest import REPO
 
 NASTY = [
     "a b;touch pwned",
@@ -37,7 +38,6 @@ def node(**kw):
 
 def placer_env(tmp_path, inv=None, **extra):
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO)
     env.pop(place.ENV_NODES, None)
     env.pop(place.ENV_LOCKDIR, None)
     if inv is not None:
@@ -67,7 +67,7 @@ def test_remote_script_passes_every_value_verbatim_and_runs_nothing_else(tmp_pat
                "'SEEDSIFT_NODE', 'SEEDSIFT_GPU', 'SSH_CLIENT', 'HSA_OVERRIDE_GFX_VERSION')}, "
                "'path0': os.environ['PATH'].split(':')[0]}, open(sys.argv[1], 'w'))",
                str(out), *NASTY]
-    script = place.remote_script(n, command, workdir, "1")
+    script = remote.remote_script(n, command, workdir, "1")
     # The remote login shell runs the script as `sh -c SCRIPT`; run it the same way here.
     env = dict(os.environ, SSH_CLIENT="10.0.0.1 5 22")
     done = subprocess.run(["/bin/sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -85,9 +85,9 @@ def test_remote_script_passes_every_value_verbatim_and_runs_nothing_else(tmp_pat
 def test_remote_script_stops_when_the_workdir_is_missing(tmp_path):
     n = node(workdir=str(tmp_path / "nowhere"))
     marker = tmp_path / "ran"
-    script = place.remote_script(n, ["touch", str(marker)], tmp_path, "0")
+    script = remote.remote_script(n, ["touch", str(marker)], tmp_path, "0")
     done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True)
-    assert done.returncode == place.EXIT_SETUP
+    assert done.returncode == remote.EXIT_SETUP
     assert "cannot cd to" in done.stderr and not marker.exists()
 
 
@@ -96,7 +96,7 @@ def test_ssh_argv_has_forced_options_and_no_shell(tmp_path):
     cfg.write_text("")
     inv = inventory.parse({"ssh_config": str(cfg), "nodes": {"n1": {"host": "192.0.2.1", "port": 2222, "user": "u"}},
                            "ssh_options": {"ConnectTimeout": 3}}, source="inv.yaml")
-    argv = place.ssh_base(inv, inv.nodes[0])
+    argv = remote.ssh_base(inv, inv.nodes[0])
     assert argv[:4] == ["ssh", "-tt", "-F", str(cfg)]
     assert "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv and "ConnectTimeout=3" in argv
     assert argv[-5:] == ["-p", "2222", "-l", "u", "192.0.2.1"]
@@ -124,7 +124,7 @@ def test_environment_names_inventory_and_ssh_config(tmp_path):
                                                 ("rocm", [0, 1], "HIP_VISIBLE_DEVICES"), ("none", [], None)])
 def test_job_environment_per_gpu_kind(kind, gpus, variable):
     n = node(gpu_kind=kind, gpus=gpus, env={"HSA_OVERRIDE_GFX_VERSION": "10.3.0"} if kind == "rocm" else {})
-    env = dict(place.job_environment(n, n.slots[0]))
+    env = dict(remote.job_environment(n, n.slots[0]))
     others = {"CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"} - {variable}
     assert not others & set(env)
     assert env["SEEDSIFT_NODE"] == "n1" and env["SEEDSIFT_GPU_KIND"] == kind
@@ -137,7 +137,7 @@ def test_job_environment_per_gpu_kind(kind, gpus, variable):
 
 def test_local_environment_drops_head_thread_limits_and_activates_the_venv():
     n = inventory.parse({"nodes": {"h": {"local": True, "gpu_kind": "cuda", "gpus": [3], "venv": "/opt/v"}}}).nodes[0]
-    env = place.local_environment(n, "3", base={"PATH": "/usr/bin", "OMP_NUM_THREADS": "0", "SSH_CLIENT": "x"})
+    env = remote.local_environment(n, "3", base={"PATH": "/usr/bin", "OMP_NUM_THREADS": "0", "SSH_CLIENT": "x"})
     assert env["PATH"] == "/opt/v/bin:/usr/bin" and env["VIRTUAL_ENV"] == "/opt/v"
     assert env["CUDA_VISIBLE_DEVICES"] == "3" and "OMP_NUM_THREADS" not in env and "SSH_CLIENT" not in env
 
@@ -147,13 +147,13 @@ def test_local_environment_drops_head_thread_limits_and_activates_the_venv():
 
 def test_one_job_per_node_and_gpu_slots_rotate(tmp_path):
     n = node(gpus=[0, 1, 2])
-    first = place.take_slot(tmp_path, n)
+    first = locks.take_slot(tmp_path, n)
     assert first.gpu == "0"
-    assert place.take_slot(tmp_path, n) is None  # max_jobs 1: the node is busy
+    assert locks.take_slot(tmp_path, n) is None  # max_jobs 1: the node is busy
     first.release()
     seen = []
     for _ in range(4):
-        slot = place.take_slot(tmp_path, n)
+        slot = locks.take_slot(tmp_path, n)
         seen.append(slot.gpu)
         slot.release()
     assert seen == ["1", "2", "0", "1"]
@@ -161,9 +161,9 @@ def test_one_job_per_node_and_gpu_slots_rotate(tmp_path):
 
 def test_max_jobs_gives_distinct_gpus_and_never_more_than_the_gpus(tmp_path):
     n = node(gpus=[0, 1], max_jobs=3)
-    a, b = place.take_slot(tmp_path, n), place.take_slot(tmp_path, n)
+    a, b = locks.take_slot(tmp_path, n), locks.take_slot(tmp_path, n)
     assert {a.gpu, b.gpu} == {"0", "1"}
-    assert place.take_slot(tmp_path, n) is None
+    assert locks.take_slot(tmp_path, n) is None
     a.release()
     b.release()
 
@@ -171,18 +171,18 @@ def test_max_jobs_gives_distinct_gpus_and_never_more_than_the_gpus(tmp_path):
 def test_a_slot_held_by_another_process_is_not_taken(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from seedsift import inventory, place;"
+         "import sys, time; from seedsift.cluster import inventory, locks;"
          "n = inventory.parse({'nodes': {'n1': {'ssh': 'x', 'gpu_kind': 'none'}}}).nodes[0];"
-         "s = place.take_slot(sys.argv[1], n); print(s is not None, flush=True); time.sleep(30)", str(tmp_path)],
+         "s = locks.take_slot(sys.argv[1], n); print(s is not None, flush=True); time.sleep(30)", str(tmp_path)],
         stdout=subprocess.PIPE, text=True, env=placer_env(tmp_path))
     try:
         assert holder.stdout.readline().strip() == "True"
         n = inventory.parse({"nodes": {"n1": {"ssh": "x", "gpu_kind": "none"}}}).nodes[0]
-        assert place.take_slot(tmp_path, n) is None
+        assert locks.take_slot(tmp_path, n) is None
     finally:
         holder.kill()
         holder.wait()
-    slot = place.take_slot(tmp_path, n)
+    slot = locks.take_slot(tmp_path, n)
     assert slot is not None and slot.gpu == "cpu0"
     slot.release()
 
@@ -196,9 +196,9 @@ def test_stagger_spaces_starts_on_a_node(tmp_path):
         slept.append(s)
         now[0] += s
 
-    assert place.stagger(tmp_path, n, clock=lambda: now[0], sleep=sleep) == 0
+    assert locks.stagger(tmp_path, n, clock=lambda: now[0], sleep=sleep) == 0
     now[0] += 2
-    assert place.stagger(tmp_path, n, clock=lambda: now[0], sleep=sleep) == pytest.approx(3)
+    assert locks.stagger(tmp_path, n, clock=lambda: now[0], sleep=sleep) == pytest.approx(3)
     assert slept == [pytest.approx(3)]
 
 
@@ -207,25 +207,25 @@ def test_stagger_spaces_starts_on_a_node(tmp_path):
 
 def test_dead_marker_expires_after_its_ttl(tmp_path):
     now = [100.0]
-    place.mark_dead(tmp_path, "n1", 300, "test", clock=lambda: now[0])
-    assert place.dead_until(tmp_path, "n1", clock=lambda: now[0]) == 400
+    locks.mark_dead(tmp_path, "n1", 300, "test", clock=lambda: now[0])
+    assert locks.dead_until(tmp_path, "n1", clock=lambda: now[0]) == 400
     now[0] = 399.9
-    assert place.dead_until(tmp_path, "n1", clock=lambda: now[0]) == 400
+    assert locks.dead_until(tmp_path, "n1", clock=lambda: now[0]) == 400
     now[0] = 400.1
-    assert place.dead_until(tmp_path, "n1", clock=lambda: now[0]) is None
+    assert locks.dead_until(tmp_path, "n1", clock=lambda: now[0]) is None
     (tmp_path / "n2.dead").write_text("{torn")
-    assert place.dead_until(tmp_path, "n2") is None
+    assert locks.dead_until(tmp_path, "n2") is None
 
 
 def test_acquire_skips_dead_nodes_and_fails_when_all_are_dead(tmp_path):
     inv = inventory.parse({"nodes": {"a": {"ssh": "a", "gpu_kind": "none"}, "b": {"ssh": "b", "gpu_kind": "none"}}})
-    place.mark_dead(tmp_path, "a", 60, "test")
-    slot = place.acquire(tmp_path, inv.nodes)
+    locks.mark_dead(tmp_path, "a", 60, "test")
+    slot = locks.acquire(tmp_path, inv.nodes)
     assert slot.node.name == "b"
     slot.release()
-    place.mark_dead(tmp_path, "b", 60, "test")
-    with pytest.raises(place.PlacementError, match="every eligible node is marked down"):
-        place.acquire(tmp_path, inv.nodes)
+    locks.mark_dead(tmp_path, "b", 60, "test")
+    with pytest.raises(locks.PlacementError, match="every eligible node is marked down"):
+        locks.acquire(tmp_path, inv.nodes)
 
 
 # --------------------------------------------------------------------------- inventory
@@ -280,7 +280,7 @@ def test_job_types_and_require_select_nodes():
 def test_wildcards_as_snakemake_renders_them():
     assert place.parse_wildcards("i=3,prng=java_random") == {"i": "3", "prng": "java_random"}
     assert place.parse_wildcards("") == {}
-    with pytest.raises(place.PlacementError):
+    with pytest.raises(locks.PlacementError):
         place.parse_wildcards("nonsense")
 
 
@@ -290,7 +290,7 @@ def test_wildcards_as_snakemake_renders_them():
 def test_in_place_without_an_inventory_execs_the_command(tmp_path):
     for value in (None, ""):
         extra = {} if value is None else {place.ENV_NODES: value}
-        proc = subprocess.Popen([sys.executable, "-m", "seedsift.place", "--", "sh", "-c", 'echo "$$"; exit 7'],
+        proc = subprocess.Popen([sys.executable, "-m", "seedsift.cluster.place", "--", "sh", "-c", 'echo "$$"; exit 7'],
                                 cwd=tmp_path, env=placer_env(tmp_path, **extra), stdout=subprocess.PIPE, text=True)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 7
@@ -304,15 +304,15 @@ def test_local_node_runs_the_job_with_its_gpu_and_records_it(tmp_path):
     env = placer_env(tmp_path, inv)
     script = "import os, sys; open(sys.argv[1], 'a').write(os.environ['CUDA_VISIBLE_DEVICES'] + os.environ['SEEDSIFT_NODE'] + '\\n')"
     for i in range(3):
-        done = subprocess.run([sys.executable, "-m", "seedsift.place", "--rule", "train", "--wildcards", f"fold={i}",
+        done = subprocess.run([sys.executable, "-m", "seedsift.cluster.place", "--rule", "train", "--wildcards", f"fold={i}",
                                "--job-type", "xgboost", "--", sys.executable, "-c", script, "out.txt"],
                               cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.txt").read_text().split() == ["0head", "1head", "0head"]
-    failing = subprocess.run([sys.executable, "-m", "seedsift.place", "--", "sh", "-c", "exit 3"],
+    failing = subprocess.run([sys.executable, "-m", "seedsift.cluster.place", "--", "sh", "-c", "exit 3"],
                              cwd=tmp_path, env=env, capture_output=True, text=True)
     assert failing.returncode == 3
-    rocm_only = subprocess.run([sys.executable, "-m", "seedsift.place", "--require", "rocm", "--", "true"],
+    rocm_only = subprocess.run([sys.executable, "-m", "seedsift.cluster.place", "--require", "rocm", "--", "true"],
                                cwd=tmp_path, env=env, capture_output=True, text=True)
     assert rocm_only.returncode == place.EXIT_NO_NODE and "no node may run" in rocm_only.stderr
 
@@ -352,7 +352,7 @@ def _gone(pid, timeout=5.0):
 
 def test_sigterm_is_forwarded_to_the_job(tmp_path):
     inv = write_inventory(tmp_path, {"head": {"local": True}})
-    proc = subprocess.Popen([sys.executable, "-m", "seedsift.place", "--", "sh", "-c", "echo $$ > job.pid; exec sleep 60"],
+    proc = subprocess.Popen([sys.executable, "-m", "seedsift.cluster.place", "--", "sh", "-c", "echo $$ > job.pid; exec sleep 60"],
                             cwd=tmp_path, env=placer_env(tmp_path, inv))
     job = int(_wait_for(tmp_path / "job.pid"))
     start = time.monotonic()
@@ -368,7 +368,7 @@ def test_kill_9_of_the_run_stops_the_job(tmp_path):
     inv = write_inventory(tmp_path, {"head": {"local": True}})
     fake_snakemake = subprocess.Popen(
         [sys.executable, "-c",
-         "import subprocess, sys; subprocess.run(['bash', '-c', sys.argv[1] + ' -m seedsift.place -- "
+         "import subprocess, sys; subprocess.run(['bash', '-c', sys.argv[1] + ' -m seedsift.cluster.place -- "
          "sh -c \"echo \\\\$\\\\$ > job.pid; exec sleep 60\"; true'])", sys.executable],
         cwd=tmp_path, env=placer_env(tmp_path, inv))
     job = int(_wait_for(tmp_path / "job.pid"))

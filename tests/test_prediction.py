@@ -9,10 +9,13 @@ import pytest
 from models import create_model
 from models.feature_schema import feature_schema_of
 from models.model_factory import save_model_with_sidecar, save_no_model_sidecar
-from seedsift import evaluation, prediction, sieve, synthetic
+from seedsift.data import synthetic
 from seedsift.errors import InputError
 from seedsift.jsonio import read_json, write_json_array
-from seedsift.scoring import score_records
+from seedsift.prediction import evaluation
+from seedsift.prediction import predict as prediction
+from seedsift.scoring.chunks import score_records
+from seedsift.sieve import search
 
 PARAMS = {"k": 10, "horizon": 5, "prior_strength": 10.0, "top_survivors": 5,
           "pool": {"tight": 20, "balanced": 100, "wide": 300,
@@ -23,8 +26,8 @@ RESIDUES = [8, 125, 1000]
 def make_run(tmp_path, draws, prng="pcg32", n_train=150, n_holdout=40, seeds=1 << 16):
     train, holdout = draws[:n_train], draws[n_train:n_train + n_holdout]
     test = draws[n_train + n_holdout:]
-    spec = sieve.SieveSpec(prng, tuple(train), 1000, 0, 2, 0, 1, 4, 0.25)
-    records, _ = sieve.sieve_range(spec, 0, seeds)
+    spec = search.SieveSpec(prng, tuple(train), 1000, 0, 2, 0, 1, 4, 0.25)
+    records, _ = search.sieve_range(spec, 0, seeds)
     scored = score_records(records, train, holdout, 1000, RESIDUES)
     path = tmp_path / "survivors_with_scores.json"
     write_json_array(path, scored)

@@ -5,11 +5,11 @@ import random
 import numpy as np
 import pytest
 
-from seedsift import kernels, prng
+from seedsift.prng import families, kernels
 
 
 def first(name, seed, n):
-    return prng.raw_outputs(name, seed, n)
+    return families.raw_outputs(name, seed, n)
 
 
 def test_mt19937_known_answers():
@@ -44,7 +44,7 @@ def test_pcg32_reference_demo():
 def test_splitmix64_and_xoshiro128pp():
     # splitmix64(0) first output is the published 0xe220a8397b1dcdaf; the xoshiro128++
     # values were produced by the reference C code (xoshiro128plusplus.c) with this seeding.
-    assert prng.splitmix64(0)[1] == 0xE220A8397B1DCDAF
+    assert families.splitmix64(0)[1] == 0xE220A8397B1DCDAF
     out = first("xoshiro128pp", 0, 1000)
     assert out[:3] == [1179900579, 1938959192, 3089844957]
     assert out[999] == 4245420893
@@ -53,33 +53,33 @@ def test_splitmix64_and_xoshiro128pp():
 
 def test_unknown_family_lists_valid_names():
     with pytest.raises(Exception) as exc:
-        prng.generator("mersenne", 1)
+        families.generator("mersenne", 1)
     assert "xorshift32" in str(exc.value) and "mersenne" in str(exc.value)
 
 
 def test_draws_at_follows_the_skip_convention():
     raw = first("pcg32", 7, 50)
     burn, skip = 3, 2
-    draws = prng.draws_at("pcg32", 7, [0, 1, 5], skip, burn, 1000)
+    draws = families.draws_at("pcg32", 7, [0, 1, 5], skip, burn, 1000)
     assert draws == [raw[burn] % 1000, raw[burn + 3] % 1000, raw[burn + 15] % 1000]
 
 
-@pytest.mark.parametrize("name", sorted(prng.FAMILIES))
+@pytest.mark.parametrize("name", sorted(families.FAMILIES))
 def test_outputs_kernel_equals_reference(name):
     rng = random.Random(name)
     seeds = np.array([0, 1, 5489, (1 << 32) - 1] + [rng.randrange(1 << 32) for _ in range(70)], dtype=np.uint32)
     # Both a short index set (MT's stateless path) and one crossing MT twists.
     for uidx in ([0, 1, 2, 100, 226], [0, 5, 227, 623, 624, 1500]):
         uidx = np.array(uidx, dtype=np.int64)
-        got = kernels.outputs_at(prng.family_id(name), seeds, uidx, np.uint64(0))
+        got = kernels.outputs_at(families.family_id(name), seeds, uidx, np.uint64(0))
         for row, seed in enumerate(seeds.tolist()):
             ref = first(name, seed, int(uidx[-1]) + 1)
             assert got[row].tolist() == [ref[i] for i in uidx], (name, seed)
-        draws = kernels.outputs_at(prng.family_id(name), seeds, uidx, np.uint64(1000))
+        draws = kernels.outputs_at(families.family_id(name), seeds, uidx, np.uint64(1000))
         assert np.array_equal(draws, got % 1000)
 
 
-@pytest.mark.parametrize("name", sorted(prng.FAMILIES))
+@pytest.mark.parametrize("name", sorted(families.FAMILIES))
 def test_match_kernel_equals_reference(name):
     """count_matches over a seed range == counting with the scalar reference, random skips."""
     rng = random.Random(name + "m")
@@ -90,15 +90,15 @@ def test_match_kernel_equals_reference(name):
     burn = rng.randrange(3)
     idx = np.array([burn + p * (skip + 1) for p in positions], dtype=np.int64)
     # draws: the reference draws of a few seeds in the range, so that matches do happen
-    draws = prng.draws_at(name, start + 17, positions, skip, burn, mod)
+    draws = families.draws_at(name, start + 17, positions, skip, burn, mod)
     tval = np.array(draws, dtype=np.int64)
     tslot = np.array([0, 0, 0, 1, 1, 1], dtype=np.int64)
     counts = kernels.count_matches(
-        prng.family_id(name), start, n, np.empty(0, np.uint32), idx, np.arange(6, dtype=np.int64),
+        families.family_id(name), start, n, np.empty(0, np.uint32), idx, np.arange(6, dtype=np.int64),
         tval, tslot, 2, np.uint64(mod),
     )
     for i in range(n):
-        ref = prng.draws_at(name, start + i, positions, skip, burn, mod)
+        ref = families.draws_at(name, start + i, positions, skip, burn, mod)
         hits = [int(a == b) for a, b in zip(ref, draws)]
         assert counts[i].tolist() == [sum(hits[:3]), sum(hits[3:])], (name, start + i)
     assert counts[17].tolist() == [3, 3]

@@ -8,8 +8,9 @@ import subprocess
 import pytest
 import yaml
 
+from seedsift.cluster import place
+
 from conftest import BIN, REPO, TINY_CONFIG, env, snakemake
-from seedsift import place
 
 PROFILES = REPO / "profiles"
 
@@ -60,7 +61,7 @@ def test_every_placed_rule_takes_a_slot_in_the_cluster_profile_and_a_gpu_under_s
 
 
 def test_gpu_slots_of_the_profile_match_its_inventory():
-    from seedsift import inventory
+    from seedsift.cluster import inventory
 
     inv = inventory.load(PROFILES / "cluster" / "nodes.yaml")
     profile = yaml.safe_load((PROFILES / "cluster" / "config.yaml").read_text())

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from seedsift import manifests, plots, report
+from seedsift import manifests
+from seedsift.report import figures, matches
 
 from conftest import TINY_CONFIG, snakemake
 
@@ -20,7 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("report")
     snakemake(work, "--cores", "2", config=TINY_CONFIG)
-    snakemake(work, "--report", "report.html", config=TINY_CONFIG)
+    snakemake(work, "--report", "matches.html", config=TINY_CONFIG)
     return work
 
 
@@ -29,7 +30,7 @@ def load(run, path):
 
 
 def test_every_figure_is_a_png_and_in_the_html_report(run):
-    html = (run / "report.html").read_text()
+    html = (run / "matches.html").read_text()
     for name in FIGURES:
         png = (run / "results/report" / f"{name}.png").read_bytes()
         assert png.startswith(PNG) and len(png) > 20_000, name
@@ -47,7 +48,7 @@ def test_every_figure_is_a_png_and_in_the_html_report(run):
 def test_manifest_lists_every_figure():
     outputs = manifests.load("report")["outputs"]
     assert {f"results/report/{name}.png" for name in FIGURES} <= set(outputs)
-    assert set(FIGURES) == set(report.FIGURES)
+    assert set(FIGURES) == set(matches.FIGURES)
 
 
 def test_forward_match_counts_stand_next_to_chance(run):
@@ -66,8 +67,8 @@ def test_forward_match_counts_stand_next_to_chance(run):
 
 
 def test_feature_importance_comes_from_select_model(run):
-    ranking = load(run, "models/feature_importance.json")
-    comparison = load(run, "models/reinforcement/model_comparison.json")
+    ranking = load(run, "training/feature_importance.json")
+    comparison = load(run, "training/model/model_comparison.json")
     plan = load(run, "training/reinforcement_engine_config.json")
     assert ranking["chosen"] == comparison["chosen"]
     assert set(ranking["per_type"]) == set(TINY_CONFIG["training"]["model_types"])
@@ -84,11 +85,11 @@ def test_feature_importance_comes_from_select_model(run):
 def test_figures_say_why_when_there_is_nothing_to_draw(tmp_path):
     no_model = {"status": "no_model", "reason": "the label has no variance"}
     skipped = {"status": "PREDICTION_SKIPPED", "reason": "no model", "steps": []}
-    plots.feature_importance(no_model, tmp_path / "a.png")
-    plots.model_comparison(no_model, tmp_path / "b.png")
-    plots.predicted_vs_actual(no_model, no_model, tmp_path / "c.png")
-    plots.prediction_pool(skipped, tmp_path / "d.png")
-    plots.sieve_throughput({"families": {}}, tmp_path / "e.png")
+    figures.feature_importance(no_model, tmp_path / "a.png")
+    figures.model_comparison(no_model, tmp_path / "b.png")
+    figures.predicted_vs_actual(no_model, no_model, tmp_path / "c.png")
+    figures.prediction_pool(skipped, tmp_path / "d.png")
+    figures.sieve_throughput({"families": {}}, tmp_path / "e.png")
     for name in "abcde":
         assert (tmp_path / f"{name}.png").read_bytes().startswith(PNG)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
+from seedsift.cluster.run_manifest import planned_jobs
+from seedsift.pipeline import rerun
+
 from conftest import REPO, TINY_CONFIG, env, snakemake
-from seedsift import rerun
-from seedsift.run_manifest import planned_jobs
 
 DELETED = "results/sieve/pcg32/shard_1.json"
 
@@ -46,12 +47,12 @@ def test_rerun_missing_reruns_exactly_the_deleted_output_and_its_dependents(tmp_
     assert "Nothing to be done" in plain.stdout + plain.stderr  # why the command exists
 
     assert rerun.missing_outputs(base, cwd=tmp_path, env=env()) == [DELETED]
-    done = subprocess.run([sys.executable, "-m", "seedsift.rerun", "--", *base, "--cores", "2"],
+    done = subprocess.run([sys.executable, "-m", "seedsift.pipeline.rerun", "--", *base, "--cores", "2"],
                           cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     assert planned_jobs(done.stdout + done.stderr) == expected
     assert _without_stats(tmp_path / DELETED) == content
 
-    again = subprocess.run([sys.executable, "-m", "seedsift.rerun", "--", *base], cwd=REPO, env=env(),
+    again = subprocess.run([sys.executable, "-m", "seedsift.pipeline.rerun", "--", *base], cwd=REPO, env=env(),
                            capture_output=True, text=True)
     assert again.returncode == 0 and "no output is missing" in again.stderr

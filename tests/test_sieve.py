@@ -6,7 +6,9 @@ import random
 import numpy as np
 import pytest
 
-from seedsift import prng, sieve, synthetic
+from seedsift.data import synthetic
+from seedsift.prng import families
+from seedsift.sieve import search
 from seedsift.stats import poisson_interval
 
 
@@ -14,15 +16,15 @@ def spec(name, train, **kw):
     base = dict(prng=name, train=tuple(train), mod=1000, skip_min=0, skip_max=3, burn=0,
                 window_start=1, window=8, threshold=1.0)
     base.update(kw)
-    return sieve.SieveSpec(**base)
+    return search.SieveSpec(**base)
 
 
-@pytest.mark.parametrize("name", sorted(prng.FAMILIES))
+@pytest.mark.parametrize("name", sorted(families.FAMILIES))
 def test_planted_seed_is_a_bidirectional_survivor_with_full_match(name):
     rng = random.Random(f"planted-{name}")
     seed, skip = rng.randrange(1 << 20), rng.randrange(4)
     draws, _ = synthetic.generate(name, seed, skip, 0, 120, 1000, 0.0, 1)
-    records, stats = sieve.sieve_range(spec(name, draws[:96]), 0, 1 << 20)
+    records, stats = search.sieve_range(spec(name, draws[:96]), 0, 1 << 20)
     found = [r for r in records if r["seed"] == seed]
     assert found, f"planted {name} seed {seed} not found"
     rec = found[0]
@@ -39,8 +41,8 @@ def test_two_stage_sieve_equals_brute_force(name):
     train = rng.integers(0, 10, size=40).tolist()
     s = spec(name, train, mod=10, window=6, threshold=0.5, skip_max=2)
     start = 123456
-    fast, _ = sieve.sieve_range(s, start, start + 5000)
-    full = sieve.sieve_seeds(s, np.arange(start, start + 5000, dtype=np.uint32))
+    fast, _ = search.sieve_range(s, start, start + 5000)
+    full = search.sieve_seeds(s, np.arange(start, start + 5000, dtype=np.uint32))
     assert fast == full
     assert len(full) > 100
 
@@ -48,19 +50,19 @@ def test_two_stage_sieve_equals_brute_force(name):
 def test_best_skip_prefers_bidirectional_then_most_matches():
     name, seed = "pcg32", 4242
     draws, _ = synthetic.generate(name, seed, 3, 0, 80, 1000, 0.0, 1)
-    rec = sieve.sieve_seeds(spec(name, draws[:64], skip_min=0, skip_max=5, threshold=0.25), [seed])[0]
+    rec = search.sieve_seeds(spec(name, draws[:64], skip_min=0, skip_max=5, threshold=0.25), [seed])[0]
     assert rec["skip"] == 3 and rec["bidirectional"]
 
 
 def test_required_matches_is_robust_to_float_noise():
-    assert sieve.required_matches(0.3, 10) == 3
-    assert sieve.required_matches(0.25, 4) == 1
-    assert sieve.required_matches(1.0, 8) == 8
-    assert sieve.required_matches(0.0001, 8) == 1
+    assert search.required_matches(0.3, 10) == 3
+    assert search.required_matches(0.25, 4) == 1
+    assert search.required_matches(1.0, 8) == 8
+    assert search.required_matches(0.0001, 8) == 1
 
 
 def test_shard_bounds_cover_the_range_exactly():
-    parts = [sieve.shard_bounds(10, 1000, 7, i) for i in range(7)]
+    parts = [search.shard_bounds(10, 1000, 7, i) for i in range(7)]
     assert parts[0][0] == 10 and parts[-1][1] == 1000
     assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
 
@@ -71,7 +73,7 @@ def test_uniform_random_draws_give_the_expected_false_survivors(name):
     draws = [int.from_bytes(os.urandom(4), "little") % 1000 for _ in range(60)]
     s = spec(name, draws, window=4, threshold=0.25, skip_max=3)
     n = 1 << 20
-    records, _ = sieve.sieve_range(s, 0, n)
+    records, _ = search.sieve_range(s, 0, n)
     exp_f, exp_b = s.expected_false(n)
     fwd = len(records)
     bid = sum(r["bidirectional"] for r in records)
@@ -91,5 +93,5 @@ def test_expected_false_survivors_formula():
 
 def test_no_survivors_is_a_valid_result():
     draws = [int.from_bytes(os.urandom(4), "little") % 1000 for _ in range(60)]
-    records, stats = sieve.sieve_range(spec("pcg32", draws, window=8, threshold=1.0), 0, 1 << 16)
+    records, stats = search.sieve_range(spec("pcg32", draws, window=8, threshold=1.0), 0, 1 << 16)
     assert records == [] and stats["forward_survivors"] == 0

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from seedsift import status
+from seedsift.pipeline import status
 
 from conftest import REPO, TINY_CONFIG, deep_update, snakemake
 
@@ -42,53 +42,54 @@ def test_a_finished_run_is_done_with_its_metrics(run):
     assert {s["state"] for s in result["steps"]} == {"done"}, [(s["name"], s["state"]) for s in result["steps"]]
     assert result["config_error"] is None
     sieve = json.loads((run / "results/sieve/sieve_summary.json").read_text())
-    assert steps["seed_sieve"]["metrics"]["forward_survivors"] == sieve["forward_survivors"]
-    assert steps["seed_sieve"]["metrics"]["expected_false_forward"] == sieve["expected_false_forward"]
-    assert steps["full_scoring"]["metrics"]["scored_survivors"] >= 1
-    assert steps["anti_overfit_training"]["metrics"]["chosen"] == "xgboost"
+    assert steps["sieve"]["metrics"]["forward_survivors"] == sieve["forward_survivors"]
+    assert steps["sieve"]["metrics"]["expected_false_forward"] == sieve["expected_false_forward"]
+    assert steps["scoring"]["metrics"]["scored_survivors"] >= 1
+    assert steps["training"]["metrics"]["chosen"] == "xgboost"
     assert steps["evaluation"]["metrics"]["verdict"] in {"signal", "no signal", "insufficient data"}
-    for name in ("draw_history", "seed_sieve", "full_scoring", "training_plan", "anti_overfit_training",
+    for name in ("data", "sieve", "scoring", "training_plan", "training",
                  "prediction", "evaluation"):
         assert isinstance(steps[name]["success_criteria_met"], bool), name
-    assert steps["run_summary"]["success_metrics"] == {}
+    assert steps["summary"]["success_metrics"] == {}
 
 
 def test_parameters_carry_bounds_defaults_and_the_run_values(run):
     steps = by_name(status.collect(args(run)))
-    params = {p["key"]: p for p in steps["seed_sieve"]["parameters"]}
+    params = {p["key"]: p for p in steps["sieve"]["parameters"]}
     window = params["sieve.window"]
     assert window["value"] == 4 and window["default"] == 4 and window["allowed"] == "an integer in [1, 4096]"
     assert window["bounds"] == {"min": 1, "max": 4096}
     assert params["sieve.prngs"]["value"] == ["xorshift32", "pcg32"]
-    training = {p["key"]: p for p in steps["anti_overfit_training"]["parameters"]}
+    training = {p["key"]: p for p in steps["training"]["parameters"]}
     assert training["training.model_types"]["value"] == ["xgboost"]
     assert "training.xgboost.max_depth" not in training  # search-space ranges are counted, not listed
-    assert steps["anti_overfit_training"]["search_space_parameters"] > 10
+    assert steps["training"]["search_space_parameters"] > 10
 
 
 def test_text_and_json_from_the_script(run, capsys):
     assert script().main(["--"] + args(run)) == 0
     text = capsys.readouterr().out
-    assert "Step 2 seed_sieve" in text and "done" in text and "sieve.window = 4; an integer in [1, 4096]" in text
+    assert "Step 2 sieve" in text and "done" in text and "sieve.window = 4; an integer in [1, 4096]" in text
     assert "survivors: forward" in text and "(chance" in text
     assert script().main(["--json", "--"] + args(run)) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["format"] == status.FORMAT and len(doc["steps"]) == len(status.manifests.load_all())
+    n_steps = sum(len(status.manifests.steps(m)) for m in status.manifests.load_all().values())
+    assert doc["format"] == status.FORMAT and len(doc["steps"]) == n_steps == 9
 
 
 def test_a_deleted_output_is_missing_and_what_follows_is_stale(run):
-    (run / "results/predictions/predictions.json").unlink()
+    (run / "results/prediction/predictions.json").unlink()
     steps = by_name(status.collect(args(run)))
     assert steps["prediction"]["state"] == "missing"
-    assert steps["prediction"]["missing"] == ["results/predictions/predictions.json"]
+    assert steps["prediction"]["missing"] == ["results/prediction/predictions.json"]
     assert steps["prediction"]["metrics"] is None
     assert "make rerun-missing" in " ".join(steps["prediction"]["notes"])
-    for later in ("evaluation", "run_summary", "report"):
+    for later in ("evaluation", "summary", "report"):
         assert steps[later]["state"] == "stale", later
-    for earlier in ("draw_history", "seed_sieve", "full_scoring", "anti_overfit_training"):
+    for earlier in ("data", "sieve", "scoring", "training"):
         assert steps[earlier]["state"] == "done", earlier
     text = status.render(status.collect(args(run)))
-    assert "missing: results/predictions/predictions.json" in text
+    assert "missing: results/prediction/predictions.json" in text
 
 
 def test_snakemake_options_are_read_for_the_workdir_and_config_files():

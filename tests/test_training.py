@@ -12,11 +12,15 @@ import pytest
 
 from models.model_factory import load_model_from_sidecar
 from models.wrappers import MODEL_TYPES
-from seedsift import manifests, training
-from seedsift.bench_training import survivor_records, write_survivors_file
+from seedsift import manifests
+from seedsift.bench.training import survivor_records, write_survivors_file
 from seedsift.errors import ConfigError, InputError
 from seedsift.jsonio import read_json
-from seedsift.training_table import write_array_table
+from seedsift.report.summary import render_comparison
+from seedsift.training import folds as fold_jobs
+from seedsift.training import plan as planning
+from seedsift.training import run, select
+from seedsift.training.table import write_array_table
 
 from conftest import REPO
 
@@ -49,9 +53,9 @@ def no_gpu_assigned(monkeypatch):
 
 # -- Step 4 ----------------------------------------------------------------------------------------
 def test_plan_stays_inside_the_manifest_and_scales_with_the_data():
-    cfg = training.default_training_config()
-    small, large = training.plan_training(300, 50, cfg), training.plan_training(200_000, 50, cfg)
-    bounds = manifests.load("reinforcement")["parameter_bounds"]
+    cfg = planning.default_training_config()
+    small, large = planning.plan_training(300, 50, cfg), planning.plan_training(200_000, 50, cfg)
+    bounds = manifests.load("training")["parameter_bounds"]
     for plan in (small, large):
         assert "not an optimisation" in plan["method"]
         for model_type, space in plan["search_space"].items():
@@ -69,25 +73,25 @@ def test_plan_stays_inside_the_manifest_and_scales_with_the_data():
     for key in ("k_folds", "trials", "test_fraction", "neural_net.hidden_width", "xgboost.max_depth",
                 "lightgbm.num_leaves", "catboost.depth", "neural_net.epochs", "neural_net.batch_size"):
         assert small["reasons"][key]
-    assert training.plan_training(300, 50, cfg) == small
+    assert planning.plan_training(300, 50, cfg) == small
 
 
 def test_plan_refuses_tiny_data_and_checks_the_config():
-    assert training.plan_training(10, 3, dict(training.default_training_config(), k_folds=4))["k_folds"] == 4
+    assert planning.plan_training(10, 3, dict(planning.default_training_config(), k_folds=4))["k_folds"] == 4
     with pytest.raises(InputError, match="k_folds = 5"):
-        training.plan_training(10, 3, dict(training.default_training_config(), k_folds=5))
+        planning.plan_training(10, 3, dict(planning.default_training_config(), k_folds=5))
     with pytest.raises(InputError, match="too few"):
-        training.plan_training(5, 3, {})
+        planning.plan_training(5, 3, {})
     with pytest.raises(ConfigError, match="training.model_type"):
-        training.plan_training(100, 3, {"compare_models": False, "model_type": "catboost", "model_types": ["xgboost"]})
+        planning.plan_training(100, 3, {"compare_models": False, "model_type": "catboost", "model_types": ["xgboost"]})
 
 
 def test_split_is_seeded_stratified_and_disjoint():
     y = np.zeros(1000)
     y[[5, 50, 500, 700, 900]] = 1.0
-    a = training.split_assignment(y, 0.2, 3, seed=42)
-    assert np.array_equal(a, training.split_assignment(y, 0.2, 3, seed=42))
-    assert not np.array_equal(a, training.split_assignment(y, 0.2, 3, seed=43))
+    a = planning.split_assignment(y, 0.2, 3, seed=42)
+    assert np.array_equal(a, planning.split_assignment(y, 0.2, 3, seed=42))
+    assert not np.array_equal(a, planning.split_assignment(y, 0.2, 3, seed=43))
     assert np.sum(a == -1) == 200 and set(np.unique(a)) == {-1, 0, 1, 2}
     sizes = [np.sum(a == f) for f in range(3)]
     assert max(sizes) - min(sizes) <= 1
@@ -97,57 +101,58 @@ def test_split_is_seeded_stratified_and_disjoint():
 
 
 def test_sampling_is_deterministic_across_processes_and_within_bounds():
-    plan = training.plan_training(3000, 50, training.default_training_config())
+    plan = planning.plan_training(3000, 50, planning.default_training_config())
     for model_type in MODEL_TYPES:
-        defaults = training.sample_params(model_type, 0, plan)
-        t1, t2 = training.sample_params(model_type, 1, plan), training.sample_params(model_type, 2, plan)
-        assert t1 == training.sample_params(model_type, 1, plan) and t1 != t2 and t1 != defaults
+        defaults = fold_jobs.sample_params(model_type, 0, plan)
+        t1, t2 = fold_jobs.sample_params(model_type, 1, plan), fold_jobs.sample_params(model_type, 2, plan)
+        assert t1 == fold_jobs.sample_params(model_type, 1, plan) and t1 != t2 and t1 != defaults
         for params in (defaults, t1, t2):
             for name, bound in plan["search_space"][model_type].items():
                 if name in params and bound["type"] != "categorical":
                     assert bound["min"] <= params[name] <= bound["max"]
-    code = ("import json; from seedsift import training; p = training.plan_training(3000, 50, {}); "
-            "print(json.dumps([training.sample_params(t, 3, p) for t in training.MODEL_TYPES]))")
+    code = ("import json; from models.wrappers import MODEL_TYPES; from seedsift.training import folds, plan; "
+            "p = plan.plan_training(3000, 50, {}); "
+            "print(json.dumps([folds.sample_params(t, 3, p) for t in MODEL_TYPES]))")
     outs = set()
     for hash_seed in ("1", "2"):
-        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED=hash_seed)
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
         outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                 check=True).stdout)
-    assert outs == {json.dumps([training.sample_params(t, 3, plan) for t in MODEL_TYPES]) + "\n"}
+    assert outs == {json.dumps([fold_jobs.sample_params(t, 3, plan) for t in MODEL_TYPES]) + "\n"}
 
 
 # -- Step 5 ----------------------------------------------------------------------------------------
 def test_fold_result_and_trial_summary(tmp_path):
     table = learnable_table(tmp_path / "table", n=300)
-    plan = training.make_plan(table, dict(training.default_training_config(), **FAST))
-    folds = [training.run_fold(table, plan, "lightgbm", 0, k) for k in range(2)]
+    plan = planning.make_plan(table, dict(planning.default_training_config(), **FAST))
+    folds = [fold_jobs.run_fold(table, plan, "lightgbm", 0, k) for k in range(2)]
     for k, r in enumerate(folds):
-        assert r["status"] == "ok" and r["fold"] == k and r["params"] == training.sample_params("lightgbm", 0, plan)
+        assert r["status"] == "ok" and r["fold"] == k and r["params"] == fold_jobs.sample_params("lightgbm", 0, plan)
         for key in ("train_mse", "val_mse", "train_mae", "val_mae", "val_r2", "overfit_ratio", "duration_s", "device"):
             assert r[key] is not None
         assert r["overfit_ratio"] == pytest.approx(r["val_mae"] / r["train_mae"])
         assert r["val_label"]["n"] + r["train_label"]["n"] == plan["data"]["n_train"]
-    summary = training.summarize_trial(list(reversed(folds)))
+    summary = fold_jobs.summarize_trial(list(reversed(folds)))
     assert summary["mean_val_mse"] == pytest.approx(np.mean([r["val_mse"] for r in folds]))
     with pytest.raises(InputError, match="not 0..0"):
-        training.summarize_trial(folds[1:])
+        fold_jobs.summarize_trial(folds[1:])
     other = dict(folds[1], trial=1)
     with pytest.raises(InputError, match="trial 1"):
-        training.summarize_trial([folds[0], other])
+        fold_jobs.summarize_trial([folds[0], other])
 
 
 def test_full_run_chooses_by_validation_and_reports_every_type(tmp_path):
     table = learnable_table(tmp_path / "table", n=500)
-    plan = training.make_plan(table, dict(training.default_training_config(), trials=2, k_folds=2))
+    plan = planning.make_plan(table, dict(planning.default_training_config(), trials=2, k_folds=2))
     summaries = []
     for model_type in MODEL_TYPES:
         for t in range(2):
-            summaries.append(training.summarize_trial(
-                [training.run_fold(table, plan, model_type, t, k) for k in range(2)]))
+            summaries.append(fold_jobs.summarize_trial(
+                [fold_jobs.run_fold(table, plan, model_type, t, k) for k in range(2)]))
     out = tmp_path / "reinforcement"
-    result = training.select_and_finalise(table, plan, summaries, out)
+    result = select.select_and_finalise(table, plan, summaries, out)
     comparison = read_json(out / "model_comparison.json")
-    best = training.best_trials(summaries, MODEL_TYPES)
+    best = select.best_trials(summaries, MODEL_TYPES)
     expected = min(MODEL_TYPES, key=lambda t: best[t]["mean_val_mse"])
     assert result["chosen"] == comparison["chosen"] == expected
     assert set(comparison["per_type"]) == set(MODEL_TYPES)
@@ -191,11 +196,11 @@ def test_priors_carry_no_label_a_model_memorised(tmp_path):
     X = rng.normal(size=(600, 6))
     y = rng.random(600)
     table = write_array_table(tmp_path / "table", X, y, list("abcdef"))
-    plan = training.make_plan(table, dict(training.default_training_config(), model_types=["xgboost"], trials=1,
+    plan = planning.make_plan(table, dict(planning.default_training_config(), model_types=["xgboost"], trials=1,
                                           k_folds=3, test_fraction=0.2))
-    summaries = [training.summarize_trial([training.run_fold(table, plan, "xgboost", 0, k) for k in range(3)])]
+    summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, "xgboost", 0, k) for k in range(3)])]
     out = tmp_path / "m"
-    training.select_and_finalise(table, plan, summaries, out)
+    select.select_and_finalise(table, plan, summaries, out)
     prior = np.array(read_json(out / "out_of_sample_priors.json")["prior"])
     model, _ = load_model_from_sidecar(out)
     in_sample = model.predict(np.asarray(X, dtype=np.float32))
@@ -207,37 +212,37 @@ def test_priors_carry_no_label_a_model_memorised(tmp_path):
 
 def test_compare_models_off_keeps_the_configured_type(tmp_path):
     table = learnable_table(tmp_path / "table", n=200)
-    cfg = dict(training.default_training_config(), compare_models=False, model_type="catboost",
+    cfg = dict(planning.default_training_config(), compare_models=False, model_type="catboost",
                model_types=["xgboost", "catboost"], **FAST)
-    plan = training.make_plan(table, cfg)
-    summaries = [training.summarize_trial([training.run_fold(table, plan, t, 0, k) for k in range(2)])
+    plan = planning.make_plan(table, cfg)
+    summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, t, 0, k) for k in range(2)])
                  for t in cfg["model_types"]]
     summaries[0]["mean_val_mse"] = 0.0  # xgboost "wins" the validation, but compare_models is off
-    result = training.select_and_finalise(table, plan, summaries, tmp_path / "out")
+    result = select.select_and_finalise(table, plan, summaries, tmp_path / "out")
     assert result["chosen"] == "catboost"
 
 
 def test_shuffled_labels_give_no_test_r2_for_any_type(tmp_path):
     table = learnable_table(tmp_path / "table", n=500, seed=3, shuffle=True)
     out = tmp_path / "out"
-    plan = training.make_plan(table, dict(training.default_training_config(), **FAST))
-    summaries = [training.summarize_trial([training.run_fold(table, plan, t, 0, k) for k in range(2)])
+    plan = planning.make_plan(table, dict(planning.default_training_config(), **FAST))
+    summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, t, 0, k) for k in range(2)])
                  for t in MODEL_TYPES]
-    comparison = training.select_and_finalise(table, plan, summaries, out)["comparison"]
+    comparison = select.select_and_finalise(table, plan, summaries, out)["comparison"]
     for model_type, row in comparison["per_type"].items():
         assert row["test"]["r2"] <= 0.05, (model_type, row["test"])
 
 
 def test_degenerate_label_trains_no_model_and_says_why(tmp_path):
     table = learnable_table(tmp_path / "table", n=120, constant=True)
-    plan = training.make_plan(table, dict(training.default_training_config(), **FAST))
+    plan = planning.make_plan(table, dict(planning.default_training_config(), **FAST))
     assert plan["signal_quality"]["signal_status"] == "degenerate"
-    fold = training.run_fold(table, plan, "xgboost", 0, 0)
+    fold = fold_jobs.run_fold(table, plan, "xgboost", 0, 0)
     assert fold["status"] == "skipped" and "no variance" in fold["reason"]
-    summaries = [training.summarize_trial([training.run_fold(table, plan, t, 0, k) for k in range(2)])
+    summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, t, 0, k) for k in range(2)])
                  for t in MODEL_TYPES]
     out = tmp_path / "out"
-    result = training.select_and_finalise(table, plan, summaries, out)
+    result = select.select_and_finalise(table, plan, summaries, out)
     assert result["status"] == "no_model"
     meta = read_json(out / "best_model.meta.json")
     assert meta["checkpoint_path"] is None and meta["signal_quality"]["degenerate"]
@@ -247,14 +252,14 @@ def test_degenerate_label_trains_no_model_and_says_why(tmp_path):
                                                      "test_predictions.json", "training_history.json"]
     assert read_json(out / "training_history.json")["status"] == "no_model"
     assert read_json(out / "feature_importance.json")["status"] == "no_model"
-    assert "no model trained" in training.render_comparison(read_json(out / "model_comparison.json"))
+    assert "no model trained" in render_comparison(read_json(out / "model_comparison.json"))
 
 
 def test_sparse_label_of_a_real_run_is_reported_honestly(tmp_path):
     """One true survivor among hundreds of chance ones: no NaN, no crash, 'weak' and the counts."""
     survivors = tmp_path / "s.json"
     write_survivors_file(survivors, 400, seed=9, n_true=1)
-    result = training.run_all(survivors, tmp_path / "out", tmp_path / "work",
+    result = run.run_all(survivors, tmp_path / "out", tmp_path / "work",
                               dict(FAST, model_types=list(MODEL_TYPES)))
     meta = read_json(tmp_path / "out" / "best_model.meta.json")
     sq = meta["signal_quality"]
@@ -278,7 +283,7 @@ def test_pipeline_scripts_produce_the_same_artifacts_as_the_cli(tmp_path):
 
     work = tmp_path / "results" / "training"
     table, plan_path = work / "table", work / "reinforcement_engine_config.json"
-    params = json.dumps({"training": dict(training.default_training_config(), model_types=["xgboost"],
+    params = json.dumps({"training": dict(planning.default_training_config(), model_types=["xgboost"],
                                           compare_models=False, model_type="xgboost", **FAST)})
     assert script("prepare_training_data").main(["--survivors", str(survivors), "--table", str(table / "table.json")]) == 0
     assert script("plan_training").main(["--table", str(table / "table.json"), "--params", params,
@@ -371,7 +376,7 @@ def test_training_rules_run(tmp_path):
     base, work, e = rules_workflow(tmp_path, cfg)
     proc = subprocess.run(base + ["--cores", "2"], capture_output=True, text=True, env=e, cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = work / "results/models/reinforcement"
+    out = work / "results/training/model"
     meta = read_json(out / "best_model.meta.json")
     assert meta["model_type"] in cfg["model_types"] and (out / meta["checkpoint_path"]).is_file()
     assert set(read_json(out / "model_comparison.json")["per_type"]) == set(cfg["model_types"])

@@ -39,7 +39,7 @@ def test_tiny_run_end_to_end(tmp_path, tiny_config):
         assert fam["seeds_tested"] == 1 << 16
         assert fam["expected_false_forward"] > 0
     assert summary["forward_survivors"] == len(fwd)
-    text = (res / "summary.txt").read_text()
+    text = (res / "report/summary.txt").read_text()
     assert "Planted generator xorshift32 seed 40503" in text and "recovered" in text
     assert (tmp_path / "logs/sieve/pcg32/shard_1.log").exists()
 
@@ -47,17 +47,17 @@ def test_tiny_run_end_to_end(tmp_path, tiny_config):
     assert "Nothing to be done" in again.stdout + again.stderr
 
     # Steps 5-7 ran: a model, predictions from it, a verdict; the planted seed leads.
-    pred = json.loads((res / "predictions/predictions.json").read_text())
+    pred = json.loads((res / "prediction/predictions.json").read_text())
     assert pred["status"] == "OK" and pred["top_survivors"][0]["seed"] == truth["seed"]
     assert pred["metadata"]["prior_method"] == "out_of_sample"
     assert [s["predictions"][0] for s in pred["steps"]] == test
-    ev = json.loads((res / "evaluation/evaluation.json").read_text())
+    ev = json.loads((res / "prediction/evaluation.json").read_text())
     assert ev["verdict"] == "signal" and ev["truth"]["rank_posterior"] == 1 and ev["truth"]["reproduces_test_draws"]
     assert "SIGNAL" in text and "Prediction for draw" in text
 
     # Lineage: from the predictions back to the draw history, each step naming its parent.
     chain = [
-        "predictions/predictions.json", "models/reinforcement/best_model.meta.json",
+        "prediction/predictions.json", "training/model/best_model.meta.json",
         "training/reinforcement_engine_config.json", "training/table/table.json",
         "scoring/scoring_summary.json", "sieve/sieve_summary.json", "data/draw_history_summary.json",
     ]
@@ -76,7 +76,7 @@ def test_real_draw_file_with_spaces_in_its_path(tmp_path, tiny_config):
     odd = tmp_path / "my draws; $(touch pwned)"
     odd.mkdir()
     path = odd / "history file.csv"
-    from seedsift import synthetic
+    from seedsift.data import synthetic
 
     draws, _ = synthetic.generate("pcg32", 777, 0, 0, 160, 1000, 0.0, 1)
     path.write_text("draw\n" + "\n".join(map(str, draws)) + "\n")

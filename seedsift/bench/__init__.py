@@ -1,0 +1,1 @@
+"""Benchmarks behind ``make bench`` (``python -m seedsift.bench``): sieve, scoring, training, cluster, GPU check."""

@@ -1,0 +1,215 @@
+"""``make bench``: throughput figures of the sieve and of Step 3, printed and written as JSON.
+
+Not a test: nothing here asserts a speed. Run on an otherwise idle machine.
+
+    python -m seedsift.bench [--only sieve,sweeps,scoring,training,cluster] [--out bench/out/bench.json]
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from seedsift.data import synthetic
+from seedsift.jsonio import write_json, write_json_array
+from seedsift.manifests import REPO_ROOT as REPO
+from seedsift.prng import families, kernels
+from seedsift.sieve import search
+
+SECTIONS = ("sieve", "sweeps", "scoring", "training", "cluster")
+
+
+def _say(text):
+    print(text, flush=True)
+
+
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def bench_stage1():
+    """Stage-1 seeds/s per family (first forward draw, one skip), on 1 core and on all cores."""
+    uidx = np.array([0], np.int64)
+    tpos = np.array([0], np.int64)
+    tval = np.array([7], np.int64)
+    empty = np.empty(0, np.uint32)
+    cores = numba.config.NUMBA_NUM_THREADS
+    out = {}
+    for name, (_, fid) in families.FAMILIES.items():
+        n = 1 << (22 if fid == kernels.MT19937 else 27)
+        kernels.any_match(fid, 0, 4096, empty, uidx, tpos, tval, np.uint64(1000))
+        row = {}
+        for threads in (1, cores):
+            numba.set_num_threads(threads)
+            _, dt = _timed(kernels.any_match, fid, 0, n, empty, uidx, tpos, tval, np.uint64(1000))
+            row[f"seeds_per_s_{threads}_core{'s' if threads > 1 else ''}"] = n / dt
+        numba.set_num_threads(cores)
+        out[name] = row
+        _say(f"  stage 1 {name:<14}" + "  ".join(f"{k}: {v / 1e6:8.1f} M" for k, v in row.items()))
+    return {"cores": cores, "families": out}
+
+
+def _sweep(name, mod, window, skip):
+    seed = random.randrange(1 << 32)
+    draws, _ = synthetic.generate(name, seed, skip, 0, 2 * window + 1, mod, 0.0, 1)
+    spec = search.SieveSpec(name, tuple(draws), mod, skip, skip, 0, 0, window, 1.0)
+    records, stats = search.sieve_range(spec, 0, 1 << 32, progress_every=30.0, label=f"{name} 2^32: ")
+    found = any(r["seed"] == seed for r in records)
+    return {"wall_s": stats["elapsed_s"], "seeds_per_s": stats["seeds_per_s"], "planted_seed_found": found,
+            "survivors": len(records), "window": window, "mod": mod}
+
+
+def bench_sweeps():
+    """Full 2^32 sweeps: xorshift32 with an exact 8-draw window; mt19937 for one raw 32-bit output."""
+    out = {}
+    for name, mod, window in (("xorshift32", 1000, 8), ("mt19937", 1 << 32, 1)):
+        res = _sweep(name, mod, window, 0)
+        out[name] = res
+        _say(f"  2^32 sweep {name}: {res['wall_s']:.1f} s ({res['seeds_per_s'] / 1e6:.1f} M seeds/s), "
+             f"planted seed found: {res['planted_seed_found']}, survivors {res['survivors']}")
+    return out
+
+
+def _fake_survivors(n, rng, families=("xorshift32", "pcg32", "java_random")):
+    fams = rng.choice(len(families), n)
+    seeds = rng.choice(1 << 32, n, replace=False)
+    skips = rng.integers(0, 4, n)
+    return [{"seed": int(s), "prng_type": families[f], "skip": int(k), "burn": 0, "window_start": 1, "window": 4,
+             "forward_matches": 1, "reverse_matches": 1, "forward_match_rate": 0.25, "reverse_match_rate": 0.25,
+             "bidirectional": True} for s, f, k in zip(seeds, fams, skips)]
+
+
+def _run_jobs(cmds, parallel):
+    """Run commands ``parallel`` at a time; returns [(wall_s, peak_rss_mb)] per command.
+
+    The peak memory is the one each job logs itself (seedsift.cli.run): a forked child's
+    ru_maxrss would include the benchmark process's own memory.
+    """
+    results = [None] * len(cmds)
+    running = {}
+    pending = list(enumerate(cmds))
+    while pending or running:
+        while pending and len(running) < parallel:
+            i, cmd = pending.pop(0)
+            proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+            running[proc.pid] = (i, time.perf_counter(), proc)
+        pid, status, _ = os.wait4(-1, 0)
+        i, t0, proc = running.pop(pid)
+        err = proc.stderr.read()
+        if status != 0:
+            raise RuntimeError(f"benchmark job failed: {cmds[i]}\n{err[-2000:]}")
+        peak = [float(line.split("peak memory ")[1].split()[0]) for line in err.splitlines() if "peak memory " in line]
+        results[i] = (time.perf_counter() - t0, peak[-1] if peak else float("nan"))
+    return results
+
+
+def bench_scoring(n_e2e=400_000, shards=8):
+    """Survivors scored per second (2,000-draw training history), then partition -> score ->
+    aggregate end to end for ``n_e2e`` survivors with per-job peak RSS."""
+    from seedsift.scoring import chunks
+
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 1000, 2000).tolist()
+    holdout = rng.integers(0, 1000, 500).tolist()
+    recs = _fake_survivors(20000, rng)
+    # Warm up at full batch size: the first batch of a job pays for touching fresh memory once.
+    chunks.score_records(recs[:chunks.BATCH], train, holdout, 1000, [8, 125, 1000])
+    out = {"train_draws": 2000, "holdout_draws": 500, "batch": chunks.BATCH}
+    cores = numba.config.NUMBA_NUM_THREADS
+    for threads in (1, cores):
+        numba.set_num_threads(threads)
+        _, dt = _timed(chunks.score_records, recs, train, holdout, 1000, [8, 125, 1000])
+        out[f"survivors_per_s_{threads}"] = len(recs) / dt
+    numba.set_num_threads(cores)
+    _say(f"  scoring (features, label and the JSON-ready record; no file I/O): "
+         f"{out['survivors_per_s_1']:,.0f} survivors/s on 1 core, {out[f'survivors_per_s_{cores}']:,.0f}/s on {cores}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_json_array(tmp / "survivors.json", _fake_survivors(n_e2e, rng))
+        (tmp / "train.json").write_text(json.dumps(train))
+        (tmp / "holdout.json").write_text(json.dumps(holdout))
+        params = json.dumps({"mod": 1000, "scoring": {"residue_mods": [8, 125, 1000]}})
+        py = sys.executable
+        chunks = [str(tmp / f"chunk_{i}.json") for i in range(shards)]
+        scored = [str(tmp / f"scored_{i}.json") for i in range(shards)]
+        t0 = time.perf_counter()
+        part = _run_jobs([[py, str(REPO / "scripts/partition_survivors.py"), "--survivors", str(tmp / "survivors.json"),
+                           "--chunks", *chunks]], 1)
+        score = _run_jobs([[py, str(REPO / "scripts/score_chunk.py"), "--chunk", c, "--train", str(tmp / "train.json"),
+                            "--holdout", str(tmp / "holdout.json"), "--params", params, "--output", s,
+                            "--threads", "1"] for c, s in zip(chunks, scored)], cores)
+        agg = _run_jobs([[py, str(REPO / "scripts/aggregate_scores.py"), "--scored", *scored, "--train",
+                          str(tmp / "train.json"), "--holdout", str(tmp / "holdout.json"), "--params", params,
+                          "--output", str(tmp / "out.json"), "--summary", str(tmp / "summary.json"),
+                          "--global-features", str(tmp / "global.json")]], 1)
+        wall = time.perf_counter() - t0
+        out["e2e"] = {
+            "survivors": n_e2e, "shards": shards, "parallel_jobs": cores, "wall_s": wall,
+            "survivors_per_s": n_e2e / wall,
+            "partition": {"wall_s": part[0][0], "peak_rss_mb": part[0][1]},
+            "score_chunk": {"wall_s_max": max(w for w, _ in score), "peak_rss_mb_max": max(r for _, r in score)},
+            "aggregate": {"wall_s": agg[0][0], "peak_rss_mb": agg[0][1]},
+            "aggregate_mb": (tmp / "out.json").stat().st_size / 1e6,
+        }
+    e = out["e2e"]
+    _say(f"  scoring end to end, {n_e2e:,} survivors in {shards} shards: {e['wall_s']:.1f} s "
+         f"({e['survivors_per_s']:,.0f}/s); peak RSS partition {e['partition']['peak_rss_mb']:.0f} MB, "
+         f"chunk job {e['score_chunk']['peak_rss_mb_max']:.0f} MB, aggregate {e['aggregate']['peak_rss_mb']:.0f} MB; "
+         f"aggregate file {e['aggregate_mb']:.0f} MB")
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
+    ap.add_argument("--out", type=Path, default=Path("bench/out/bench.json"))
+    ap.add_argument("--scoring-survivors", type=int, default=400_000)
+    ap.add_argument("--load-mb", type=float, default=1000, help="size of the generated survivors file to load")
+    args = ap.parse_args(argv)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+    result = {"machine": {"cpus": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS}}
+    if "sieve" in wanted:
+        _say("Sieve stage 1:")
+        result["sieve_stage1"] = bench_stage1()
+    if "sweeps" in wanted:
+        _say("Full 2^32 sweeps:")
+        result["sweeps"] = bench_sweeps()
+    if "scoring" in wanted:
+        _say("Step 3 scoring:")
+        result["scoring"] = bench_scoring(args.scoring_survivors)
+    if "training" in wanted:
+        from seedsift.bench import training as bench_training
+
+        _say("Step 5 training (1 GB survivors file; one 5-fold trial per type on 100,000 x 50):")
+        result["training"] = {
+            "load": bench_training.bench_load(args.load_mb),
+            "trials": bench_training.bench_trials(100_000, 50, 5, trials=(0,)),
+        }
+    if "cluster" in wanted:
+        from seedsift.bench import cluster as bench_cluster
+
+        _say("Cluster placer overhead (100 tiny jobs over loopback ssh vs the local executor):")
+        result["cluster"] = bench_cluster.run_benchmark(100)
+        _say(f"  overhead {result['cluster']['overhead_per_job_s']:.3f} s per job")
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_json(args.out, result)
+    _say(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Jobs on SSH GPU nodes: the node inventory, the placer and the run manifest."""

@@ -1,0 +1,1 @@
+"""The workflow around the steps: config validation, generated docs, graphs, rerun, status."""

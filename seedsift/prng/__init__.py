@@ -1,0 +1,1 @@
+"""The generators: reference implementations (families), numba kernels (kernels), one hypothesis' draws (hypothesis)."""

@@ -1,0 +1,102 @@
+"""The report step: forward-match counts of the sieve survivors against chance, and the figures.
+
+    count_forward_matches  forward_survivors.json + sieve_summary.json -> forward_matches.json
+    draw_figures           the steps' JSON documents -> the PNG files of seedsift.report.figures
+
+Chance expectation of the forward-match counts: under uniform random draws each of the
+``window`` forward draws of one (seed, skip) hypothesis matches with probability 1/mod, so
+its matches are Binomial(window, 1/mod). A survivor record keeps one skip per seed (the best);
+the expected number of seeds whose best skip has exactly k matches is
+``seeds * (P[max >= k] - P[max >= k + 1])`` with ``P[max >= k] = 1 - (1 - P[Bin >= k])^skips``,
+which sums over k >= required to the sieve summary's expected_false_forward.
+"""
+
+import logging
+from collections import Counter
+
+from seedsift.errors import InputError
+from seedsift.jsonio import read_json, write_json
+from seedsift.report import figures
+from seedsift.scoring.chunks import iter_records
+from seedsift.stats import any_of, binom_sf
+
+log = logging.getLogger(__name__)
+
+FORWARD_MATCHES_FORMAT = "seedsift.forward_matches/1"
+MANIFEST = "report"
+
+
+def expected_by_matches(seeds, window, mod, n_skips, required):
+    """[(k, expected seeds whose best skip has exactly k forward matches)] for k = required..window."""
+    p = 1.0 / mod
+
+    def at_least(k):
+        return any_of(binom_sf(k, window, p), n_skips)
+
+    return [(k, seeds * (at_least(k) - at_least(k + 1))) for k in range(required, window + 1)]
+
+
+def count_forward_matches(survivors_path, sieve_summary):
+    """Survivors per (family, forward matches) next to the chance expectation (a dict)."""
+    window, mod = sieve_summary["window"], sieve_summary["mod"]
+    lo, hi = sieve_summary["skip_range"]
+    n_skips = hi - lo + 1
+    counts = Counter()
+    for index, rec in iter_records(survivors_path):
+        try:
+            counts[(rec["prng_type"], int(rec["forward_matches"]))] += 1
+        except (KeyError, TypeError, ValueError):
+            raise InputError(survivors_path, f"record {index}", "needs prng_type and an integer forward_matches") from None
+    families = {}
+    for prng, fam in sieve_summary["families"].items():
+        required = fam["required_matches"]
+        rows = [{"matches": k, "observed": counts.pop((prng, k), 0), "expected": e}
+                for k, e in expected_by_matches(fam["seeds_tested"], window, mod, n_skips, required)]
+        families[prng] = {"seeds_tested": fam["seeds_tested"], "required_matches": required, "rows": rows,
+                          "observed_total": sum(r["observed"] for r in rows),
+                          "expected_total": fam["expected_false_forward"]}
+    if counts:
+        (prng, k), _ = next(iter(counts.items()))
+        raise InputError(survivors_path, f"family {prng}", f"{k} forward matches is outside the sieve summary's "
+                         f"families {sorted(sieve_summary['families'])} and window 1..{window}")
+    required = min((f["required_matches"] for f in families.values()), default=None)
+    return {"format": FORWARD_MATCHES_FORMAT, "window": window, "mod": mod, "n_skips": n_skips,
+            "required_matches": required, "families": families,
+            "chance": "seeds x P[best of the skips has exactly k of window matches], matches ~ Binomial(window, 1/mod)"}
+
+
+# Figure name -> (plotting function, the input documents it takes, in order).
+FIGURES = {
+    "feature_importance": (figures.feature_importance, ("importance",)),
+    "model_comparison": (figures.model_comparison, ("comparison",)),
+    "forward_matches": (figures.forward_matches, ("forward_matches",)),
+    "predicted_vs_actual": (figures.predicted_vs_actual, ("test_predictions", "comparison")),
+    "sieve_throughput": (figures.sieve_throughput, ("sieve_summary",)),
+    "prediction_pool": (figures.prediction_pool, ("predictions",)),
+}
+
+
+def draw_figures(inputs, outputs):
+    """Draw every figure of ``outputs`` ({figure: png path}) from ``inputs`` ({document: json path})."""
+    unknown = sorted(set(outputs) - set(FIGURES))
+    if unknown:
+        raise InputError("figures", unknown[0], f"unknown figure; known: {sorted(FIGURES)}")
+    docs = {}
+    for name, path in outputs.items():
+        draw, needs = FIGURES[name]
+        for need in needs:
+            if need not in docs:
+                if inputs.get(need) is None:
+                    raise InputError("figures", name, f"needs the {need} document")
+                docs[need] = read_json(inputs[need], need)
+        draw(*(docs[n] for n in needs), path)
+        log.info("wrote %s", path)
+
+
+def write_forward_matches(survivors_path, summary_path, output, lineage):
+    """count_forward_matches on files; writes ``output`` with ``lineage`` as agent_metadata."""
+    summary = read_json(summary_path, "sieve summary")
+    doc = count_forward_matches(survivors_path, summary)
+    doc["agent_metadata"] = dict(lineage, outputs=[str(output)])
+    write_json(output, doc)
+    return doc

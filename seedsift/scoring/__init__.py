@@ -1,0 +1,1 @@
+"""Step 3, survivor scoring: the feature registry (features), its numba kernel, the chunk files (chunks)."""

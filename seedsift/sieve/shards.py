@@ -1,0 +1,143 @@
+"""File side of the sieve: one shard job, and the aggregation into the survivor files."""
+
+import logging
+
+from seedsift.errors import InputError
+from seedsift.jsonio import read_json, write_json, write_json_array
+from seedsift.provenance import agent_metadata, parent_run_id_from
+from seedsift.sieve import search
+from seedsift.stats import poisson_sf
+
+log = logging.getLogger(__name__)
+
+RECORD_FIELDS = (
+    "seed", "prng_type", "skip", "burn", "window_start", "window", "forward_matches",
+    "reverse_matches", "forward_match_rate", "reverse_match_rate", "bidirectional",
+)
+
+
+def read_history_part(path, mod, min_draws=0, why=""):
+    """A JSON array of draws written by Step 1, checked again (it may come from elsewhere).
+
+    ``min_draws`` is how many draws the caller needs; ``why`` says what for.
+    """
+    data = read_json(path, "draw history")
+    if not isinstance(data, list):
+        raise InputError(path, "top level", "expected a JSON array of draws")
+    for i, v in enumerate(data):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < mod:
+            raise InputError(path, f"index {i}", f"value {v!r} is not an integer draw in [0, {mod})")
+    if len(data) < min_draws:
+        raise InputError(path, "", f"{len(data)} draws, fewer than the {min_draws} needed{' ' + why if why else ''}")
+    return data
+
+
+def min_train_draws(params):
+    """Training draws the sieve windows need: the forward and reverse windows must not overlap."""
+    sv = params["sieve"]
+    return sv["window_start"] + 2 * sv["window"], "(window_start + 2 * window)"
+
+
+def spec_of(prng, train, params):
+    """SieveSpec of a family from the validated config."""
+    sv = params["sieve"]
+    return search.SieveSpec(
+        prng=prng, train=tuple(train), mod=params["mod"], skip_min=sv["skip_min"], skip_max=sv["skip_max"],
+        burn=sv["burn"], window_start=sv["window_start"], window=sv["window"], threshold=sv["threshold"],
+    )
+
+
+def run_shard(train_path, prng, shard, params, output, parent=None):
+    """Sieve shard ``shard`` of family ``prng`` and write its JSON file.
+
+    ``parent`` is the draw-history summary whose run_id this shard descends from.
+    """
+    sv = params["sieve"]
+    train = read_history_part(train_path, params["mod"], *min_train_draws(params))
+    spec = spec_of(prng, train, params)
+    lo, hi = search.shard_bounds(sv["seed_start"], sv["seed_end"], sv["shards"], shard)
+    log.info("%s shard %d: seeds [%d, %d), skips %d..%d, window %d needs %d matches",
+             prng, shard, lo, hi, spec.skip_min, spec.skip_max, spec.window, spec.required)
+    records, stats = search.sieve_range(spec, lo, hi, label=f"{prng} shard {shard}: ")
+    write_json(output, {
+        "prng_type": prng,
+        "shard": shard,
+        "seed_start": lo,
+        "seed_end": hi,
+        "required_matches": spec.required,
+        "stats": stats,
+        "agent_metadata": agent_metadata(
+            "sieve", inputs=[train_path, parent], outputs=[output],
+            parent_run_id=parent_run_id_from(parent) if parent else None,
+            params={"prng": prng, "shard": shard, **params},
+        ),
+        "survivors": records,
+    }, indent=None)
+    return stats
+
+
+def _read_shard(path):
+    data = read_json(path, "sieve shard")
+    for key in ("prng_type", "seed_start", "seed_end", "stats", "survivors"):
+        if key not in data:
+            raise InputError(path, f"field '{key}'", "missing: the shard file is incomplete")
+    return data
+
+
+def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, summary_out, parent=None):
+    """Merge shard files into the forward / bidirectional survivor files and the summary.
+
+    The survivor files are plain record arrays; their agent_metadata lives in the summary.
+    """
+    train = read_history_part(train_path, params["mod"], *min_train_draws(params))
+    families, survivors = {}, []
+    for path in shard_paths:
+        data = _read_shard(path)
+        fam = families.setdefault(data["prng_type"], {
+            "seeds_tested": 0, "stage1_candidates": 0, "forward_survivors": 0,
+            "bidirectional_survivors": 0, "elapsed_s": 0.0, "shards": 0,
+        })
+        for key in ("seeds_tested", "stage1_candidates", "forward_survivors", "bidirectional_survivors", "elapsed_s"):
+            fam[key] += data["stats"][key]
+        fam["shards"] += 1
+        survivors.extend(data["survivors"])
+    survivors.sort(key=lambda r: (r["prng_type"], r["seed"]))
+    n_fwd = write_json_array(forward_out, survivors)
+    n_bid = write_json_array(bidirectional_out, (r for r in survivors if r["bidirectional"]))
+    for prng, fam in families.items():
+        spec = spec_of(prng, train, params)
+        exp_f, exp_b = spec.expected_false(fam["seeds_tested"])
+        fam["expected_false_forward"] = exp_f
+        fam["expected_false_bidirectional"] = exp_b
+        fam["seeds_per_s"] = fam["seeds_tested"] / fam["elapsed_s"] if fam["elapsed_s"] > 0 else None
+        fam["required_matches"] = spec.required
+    sv = params["sieve"]
+    summary = {
+        "n_train": len(train),
+        "mod": params["mod"],
+        "window": sv["window"],
+        "window_start": sv["window_start"],
+        "threshold": sv["threshold"],
+        "skip_range": [sv["skip_min"], sv["skip_max"]],
+        "seed_range": [sv["seed_start"], sv["seed_end"]],
+        "forward_survivors": n_fwd,
+        "bidirectional_survivors": n_bid,
+        "expected_false_forward": sum(f["expected_false_forward"] for f in families.values()),
+        "expected_false_bidirectional": sum(f["expected_false_bidirectional"] for f in families.values()),
+        "families": families,
+        "no_survivors": n_fwd == 0,
+    }
+    expected = summary["expected_false_bidirectional"]
+    summary["chance_note"] = (
+        f"{n_bid} bidirectional survivors against {expected:.3g} expected from uniform random draws: "
+        + ("more than chance alone explains" if poisson_sf(n_bid, expected) < 1e-3 else
+           "consistent with chance; the survivors themselves are not evidence of a PRNG")
+    )
+    summary["agent_metadata"] = agent_metadata(
+        "sieve", inputs=[train_path, parent, *shard_paths], outputs=[forward_out, bidirectional_out, summary_out],
+        parent_run_id=parent_run_id_from(parent) if parent else None, params=params,
+        measured={"min_bidirectional_survivors": n_bid},
+        confidence=1.0 - poisson_sf(n_bid, expected),
+    )
+    write_json(summary_out, summary)
+    return summary
