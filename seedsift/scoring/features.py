@@ -13,9 +13,8 @@ holdout positions continue right after them.
 import math
 
 import numpy as np
-from numba import njit, prange
 
-from seedsift.prng import kernels
+from seedsift.scoring import feature_kernel
 
 # name -> (category, range, higher_is_better, description). ``{m}`` is a residue modulus.
 FEATURES = {
@@ -87,7 +86,6 @@ GLOBAL_FEATURES = {
     "lag1_serial_correlation": "Lag-1 serial correlation of the training draws.",
 }
 
-TEMPORAL_WINDOWS = 5
 
 
 def feature_names(mod, residue_mods):
@@ -152,269 +150,6 @@ def registry(mod, residue_mods):
     }
 
 
-@njit(inline="always")
-def _circ(d, mod):
-    # Signed circular difference in [-(mod // 2), mod - mod // 2) of d in (-mod, mod); no division.
-    if d >= mod - mod // 2:
-        return d - mod
-    if d < -(mod // 2):
-        return d + mod
-    return d
-
-
-GROUP = 32  # survivors per parallel task: scratch buffers are allocated once per group
-STAMP_LIMIT = 1 << 20  # distinct-value counting by stamps up to this modulus, by sorting above it
-
-
-@njit(parallel=True, cache=True)
-def _survivor_features(pred, act, act_res, res_mods, mod, out, keep_res_rate, digits):
-    """Fill out[i, :] with the kernel-computed features of survivor i, in feature_names order
-    (without forward_match_rate, reverse_match_rate and skip, which come from the records)."""
-    n_surv, n = pred.shape
-    n_mods = res_mods.size
-    fmod = np.float64(mod)
-    wlen = max(1, n // 4)
-    stride = max(1, (n - wlen) // (TEMPORAL_WINDOWS - 1))
-    bins = min(mod, 1000)
-    max_m = 1
-    for k in range(n_mods):
-        max_m = max(max_m, res_mods[k])
-    # Actual residue histograms are shared by every survivor; with add-0.5 smoothing every
-    # predicted bin that no draw hits has the same probability p0, so the KL divergence and the
-    # overlap only need a loop over the bins a survivor's predictions touch.
-    log_q = np.zeros((n_mods, max_m))
-    q = np.zeros((n_mods, max_m))
-    p0 = np.zeros(n_mods)
-    base_kl = np.zeros(n_mods)
-    base_overlap = np.zeros(n_mods)
-    for k in range(n_mods):
-        m = res_mods[k]
-        z = n + 0.5 * m
-        for t in range(n):
-            q[k, act_res[k, t]] += 1.0
-        p0[k] = 0.5 / z
-        for v in range(m):
-            q[k, v] = (q[k, v] + 0.5) / z
-            log_q[k, v] = math.log(q[k, v])
-            base_kl[k] += p0[k] * (math.log(p0[k]) - log_q[k, v])
-            base_overlap[k] += min(p0[k], q[k, v])
-    a_mean = 0.0
-    for t in range(n):
-        a_mean += act[t]
-    a_mean /= n
-    a_var = 0.0
-    for t in range(n):
-        a_var += (act[t] - a_mean) ** 2
-    n_groups = (n_surv + GROUP - 1) // GROUP
-    for g in prange(n_groups):
-        hist = np.zeros(max_m)
-        touched = np.empty(n, np.int64)
-        bin_hist = np.zeros(bins)
-        lane_hits = np.zeros((1, n), np.uint8)
-        stamp = np.full(min(mod, STAMP_LIMIT), -1, np.int64)
-        match_pos = np.empty(n, np.float64)
-        cum = np.zeros(n + 1, np.int64)
-        wr = np.zeros(TEMPORAL_WINDOWS)
-        bin_scale = bins / fmod
-        use_stamp = mod <= STAMP_LIMIT
-        for i in range(g * GROUP, min(n_surv, (g + 1) * GROUP)):
-            p = pred[i]
-            matches = 0
-            run = 0
-            longest = 0
-            runs = 0
-            first = -1
-            last = -1
-            near1 = 0
-            near10 = 0
-            near100 = 0
-            p_sum = 0.0
-            p_sq = 0.0
-            p_lo = p[0]
-            p_hi = p[0]
-            step = 0.0
-            r_sum = 0.0
-            r_sq = 0.0
-            r_abs = 0.0
-            r_max = 0.0
-            # One pass gathers the sums the later features need (products with the previous
-            # value give the lag-1 autocorrelations, a prefix count the window match rates).
-            pa = 0.0
-            pp1 = 0.0
-            cc1 = 0.0
-            c_prev = 0
-            c_first = 0
-            uniq = 0
-            dh = 0
-            dt = 0
-            du = 0
-            anyd = 0
-            box = 0
-            bin_hist[:] = 0.0
-            for t in range(n):
-                x = p[t]
-                d = x - act[t]
-                if d == 0:
-                    match_pos[matches] = t
-                    matches += 1
-                    run += 1
-                    if run == 1:
-                        runs += 1
-                    if run > longest:
-                        longest = run
-                    if first < 0:
-                        first = t
-                    last = t
-                else:
-                    run = 0
-                cum[t + 1] = matches
-                c = _circ(d, mod)
-                ac = abs(c)
-                near1 += ac <= 1
-                near10 += ac <= 10
-                near100 += ac <= 100
-                p_sum += x
-                p_sq += np.float64(x) * x
-                p_lo = min(p_lo, x)
-                p_hi = max(p_hi, x)
-                if t > 0:
-                    step += abs(x - p[t - 1])
-                    pp1 += np.float64(x) * p[t - 1]
-                    cc1 += np.float64(c) * c_prev
-                else:
-                    c_first = c
-                c_prev = c
-                r_sum += c
-                r_sq += np.float64(c) * c
-                r_abs += ac
-                r_max = max(r_max, np.float64(ac))
-                pa += np.float64(x) * act[t]
-                bin_hist[min(bins - 1, np.int64(x * bin_scale))] += 1.0
-                if use_stamp and stamp[x] != i:
-                    stamp[x] = i
-                    uniq += 1
-                if digits:
-                    y = act[t]
-                    a0, a1, a2 = x // 100, (x // 10) % 10, x % 10
-                    b0, b1, b2 = y // 100, (y // 10) % 10, y % 10
-                    dh += a0 == b0
-                    dt += a1 == b1
-                    du += a2 == b2
-                    anyd += (a0 == b0) | (a1 == b1) | (a2 == b2)
-                    # equal sorted digits: the two draws are permutations of each other
-                    lo_a, hi_a = min(a0, a1, a2), max(a0, a1, a2)
-                    lo_b, hi_b = min(b0, b1, b2), max(b0, b1, b2)
-                    box += (lo_a == lo_b) & (hi_a == hi_b) & (a0 + a1 + a2 == b0 + b1 + b2)
-            spread = 0.0
-            if matches >= 2:
-                mm = match_pos[:matches].mean()
-                for j in range(matches):
-                    spread += (match_pos[j] - mm) ** 2
-                spread = math.sqrt(spread / matches) / n
-            out[i, 0] = matches / n
-            out[i, 1] = longest
-            out[i, 2] = runs
-            out[i, 3] = first / n if first >= 0 else 1.0
-            out[i, 4] = (last + 1) / n if last >= 0 else 0.0
-            out[i, 5] = near1 / n
-            out[i, 6] = near10 / n
-            out[i, 7] = near100 / n
-            out[i, 8] = spread
-            col = 9
-            agree = 0
-            both = 0
-            for k in range(n_mods):
-                m = res_mods[k]
-                inv = 1.0 / np.float64(m)
-                n_touched = 0
-                same = 0
-                for t in range(n):
-                    r = kernels._residue(p[t], inv, np.int64(m))
-                    if hist[r] == 0.0:
-                        touched[n_touched] = r
-                        n_touched += 1
-                    hist[r] += 1.0
-                    hit = r == act_res[k, t]
-                    same += hit
-                    if k == 0:
-                        lane_hits[0, t] = hit
-                    elif k == 1:
-                        agree += lane_hits[0, t] == hit
-                        both += lane_hits[0, t] & hit
-                z = n + 0.5 * m
-                kl = base_kl[k]
-                overlap = base_overlap[k]
-                lp0 = math.log(p0[k])
-                for j in range(n_touched):
-                    v = touched[j]
-                    pv = (hist[v] + 0.5) / z
-                    kl += pv * (math.log(pv) - log_q[k, v]) - p0[k] * (lp0 - log_q[k, v])
-                    overlap += min(pv, q[k, v]) - min(p0[k], q[k, v])
-                    hist[v] = 0.0
-                if keep_res_rate[k]:
-                    out[i, col] = same / n
-                    col += 1
-                out[i, col] = max(kl, 0.0)
-                out[i, col + 1] = min(overlap, 1.0)
-                col += 2
-            for w in range(TEMPORAL_WINDOWS):
-                lo = min(w * stride, n - wlen)
-                wr[w] = (cum[lo + wlen] - cum[lo]) / wlen
-            wmean = wr.mean()
-            num = 0.0
-            den = 0.0
-            for w in range(TEMPORAL_WINDOWS):
-                num += (w - (TEMPORAL_WINDOWS - 1) / 2.0) * (wr[w] - wmean)
-                den += (w - (TEMPORAL_WINDOWS - 1) / 2.0) ** 2
-            out[i, col] = wmean
-            out[i, col + 1] = wr.std()
-            out[i, col + 2] = wr.min()
-            out[i, col + 3] = wr.max()
-            out[i, col + 4] = num / den
-            col += 5
-            pm = p_sum / n
-            pvar = max(p_sq / n - pm * pm, 0.0)
-            # sum (p_t - pm)(a_t - a_mean) and sum_{t>0} (p_t - pm)(p_{t-1} - pm), from the pass's sums
-            cov = pa - n * pm * a_mean
-            ac1 = pp1 - pm * (2.0 * p_sum - p[0] - p[n - 1]) + (n - 1) * pm * pm
-            ent = 0.0
-            for b in range(bins):
-                if bin_hist[b] > 0:
-                    f = bin_hist[b] / n
-                    ent -= f * math.log(f)
-            if not use_stamp:
-                uniq = np.unique(p).size
-            out[i, col] = pm / fmod
-            out[i, col + 1] = math.sqrt(pvar) / fmod
-            out[i, col + 2] = p_lo / fmod
-            out[i, col + 3] = p_hi / fmod
-            out[i, col + 4] = uniq / n
-            out[i, col + 5] = ent / math.log(bins) if bins > 1 else 0.0
-            out[i, col + 6] = ac1 / (pvar * n) if pvar > 0 else 0.0
-            out[i, col + 7] = step / max(n - 1, 1) / fmod
-            out[i, col + 8] = cov / math.sqrt(pvar * n * a_var) if pvar > 0 and a_var > 0 else 0.0
-            col += 9
-            rm = r_sum / n
-            rvar = max(r_sq / n - rm * rm, 0.0)
-            rac = cc1 - rm * (2.0 * r_sum - c_first - c_prev) + (n - 1) * rm * rm
-            out[i, col] = rm / fmod
-            out[i, col + 1] = math.sqrt(rvar) / fmod
-            out[i, col + 2] = r_abs / n / fmod
-            out[i, col + 3] = r_max / fmod
-            out[i, col + 4] = rac / (rvar * n) if rvar > 0 else 0.0
-            col += 5
-            if n_mods >= 2:
-                out[i, col] = agree / n
-                out[i, col + 1] = both / n
-                col += 2
-            if digits:
-                out[i, col] = dh / n
-                out[i, col + 1] = dt / n
-                out[i, col + 2] = du / n
-                out[i, col + 3] = anyd / n
-                out[i, col + 4] = box / n
-
-
 RECORD_FEATURES = ("forward_match_rate", "reverse_match_rate", "skip")
 
 
@@ -424,15 +159,7 @@ def from_predictions(pred, train, mod, residue_mods):
     Returns {name: column} for every feature except those copied from the sieve record.
     """
     names = [n for n in feature_names(mod, residue_mods) if n not in RECORD_FEATURES]
-    pred = np.ascontiguousarray(pred, dtype=np.int64)
-    act = np.asarray(train, dtype=np.int64)
-    res_mods = np.asarray(residue_mods, dtype=np.int64).reshape(-1)
-    act_res = np.stack([act % m for m in residue_mods]) if len(residue_mods) else np.zeros((0, act.size), np.int64)
-    keep = np.array([m % mod != 0 for m in residue_mods], dtype=np.bool_)
-    out = np.zeros((pred.shape[0], len(names)))
-    if pred.shape[0]:
-        _survivor_features(pred, act, act_res, res_mods, np.int64(mod), out, keep, mod == 1000)
-    return dict(zip(names, out.T))
+    return feature_kernel.from_predictions(pred, train, mod, residue_mods, names)
 
 
 def compute(records, train, holdout, mod, residue_mods):
