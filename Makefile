@@ -9,13 +9,15 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps run test bench dag clean rerun-missing cluster-bench report status
+.PHONY: setup system-deps run test lint bench dag clean rerun-missing cluster-bench report status
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements.lock
+$(STAMP): requirements.txt requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
+	# The project itself, editable: jobs import this checkout's seedsift and models from any directory.
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import ijson, sys; sys.exit(0 if ijson.backend == 'yajl2_c' else 'ijson C backend yajl2_c is not in use: ' + ijson.backend)"
 	touch $(STAMP)
 
@@ -29,6 +31,10 @@ system-deps:
 
 test: setup system-deps
 	python -m pytest $(PYTEST_ARGS)
+
+# The linters alone (make test runs them too, in tests/test_lint.py).
+lint: setup
+	python -m pytest -q tests/test_lint.py
 
 bench: setup
 	python -m seedsift.bench $(BENCH_ARGS)

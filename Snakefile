@@ -78,6 +78,7 @@ onerror:
 
 
 rule all:
+    default_target: True
     input:
         "results/report/summary.json",
         "results/report/summary.txt",
@@ -87,4 +88,3 @@ rule all:
         "results/report/predicted_vs_actual.png",
         "results/report/feature_importance.png",
         "results/report/prediction_pool.png",
-    default_target: True

@@ -16,15 +16,14 @@ outputs each draw skips changes how likely a chance match is).
 
 import hashlib
 import logging
-import math
 import operator
 import time
 from pathlib import Path
 
-import ijson
 import numpy as np
 
 from seedsift.errors import InputError
+from seedsift.jsonio import ArrayReader
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +33,8 @@ ID_FIELDS = ("seed", "prng_type", "skip", "burn")
 # Names that never become features even when they appear inside ``features``.
 NEVER_FEATURES = ("holdout_quality", "holdout_matches", "seed", "prng_type", "burn")
 IDS_DTYPE = np.dtype([("seed", "<u8"), ("skip", "<i8"), ("burn", "<i8"), ("prng", "<i2")])
-READ_BLOCK = 1 << 20
 _NUMBER_TYPES = frozenset((int, float))
 
-if ijson.backend != "yajl2_c":
-    # The pure-Python backends are 20-50x slower: an 800 MB file would take an hour.
-    raise ImportError(f"ijson's C backend yajl2_c is required, found {ijson.backend!r}: reinstall ijson with its C extension")
 
 
 class FeatureSchemaMismatch(ValueError):
@@ -100,119 +95,10 @@ def excluded_names(label_field=DEFAULT_LABEL, exclude=()):
     return tuple(sorted(set(NEVER_FEATURES) | {label_field} | set(exclude)))
 
 
-class _Reader:
-    """Binary file reader that hashes and counts every byte it hands to the parser."""
-
-    def __init__(self, fh, prefix=b""):
-        self.fh = fh
-        self.prefix = prefix
-        self.digest = hashlib.sha256(prefix)
-        self.nbytes = len(prefix)
-
-    def read(self, size=-1):
-        if size == 0:
-            return b""
-        if self.prefix:
-            data, self.prefix = self.prefix, b""
-            return data
-        data = self.fh.read(size)
-        self.digest.update(data)
-        self.nbytes += len(data)
-        return data
-
-    def drain(self):
-        """Read (and hash) whatever the parser left, so the digest covers the whole file."""
-        while self.read(READ_BLOCK):
-            pass
-
-
-def _open_array(path):
-    """Open ``path`` and check that it holds a JSON array; returns (file, reader)."""
-    path = Path(path)
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(path, "", "survivors file does not exist") from None
-    head = fh.read(READ_BLOCK)
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not stripped:
-        fh.close()
-        raise InputError(path, "", "survivors file is empty")
-    if not stripped.startswith(b"["):
-        fh.close()
-        raise InputError(path, "top level", "expected a JSON array of survivor records")
-    return fh, _Reader(fh, head)
-
-
-def _records(path, reader):
-    """ijson stream of the top-level array's items, with parse errors as InputError."""
-    items = ijson.items(reader, "item", use_float=True, buf_size=READ_BLOCK)
-    count = 0
-    try:
-        for record in items:
-            yield count, record
-            count += 1
-    except ijson.JSONError as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _locate_parse_error(path, count, msg) from None
-
-
-_VALUE_STARTS = frozenset(("start_map", "start_array", "number", "string", "boolean", "null"))
-
-
-def _finite_number(value):
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def _short(value):
-    text = str(value)
-    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
-
-
-def _field_of(prefix, key):
-    parts = prefix.split(".")[1:] + ([key] if key is not None else [])
-    return ".".join(parts)
-
-
-def _locate_parse_error(path, count, msg):
-    """InputError naming the record and field where the fast parser failed.
-
-    Only runs after a failure: a second, event-level pass with exact decimals finds a number
-    too large for a float (which the fast pass rejects as a parse error) or the last key
-    read before the syntax error.
-    """
-    index, key_prefix, key = -1, None, None
-    with open(path, "rb") as fh:
-        try:
-            for prefix, event, value in ijson.parse(fh, buf_size=READ_BLOCK):
-                if prefix == "item" and event in _VALUE_STARTS:
-                    index += 1
-                    key_prefix, key = None, None
-                if event == "map_key":
-                    key_prefix, key = prefix, value
-                elif event == "number" and not _finite_number(value):
-                    return InputError(path, f"record {index}, field '{_field_of(prefix, None)}'",
-                                      f"value {_short(value)} is not a finite number")
-                elif event == "number" and isinstance(value, int) and not -2**63 <= value < 2**63:
-                    # The C parser reads integers as 64-bit: write larger ones as floats.
-                    return InputError(path, f"record {index}, field '{_field_of(prefix, None)}'",
-                                      f"integer {_short(value)} does not fit 64 bits (write it as a float)")
-        except ijson.JSONError:
-            pass
-    where = f"record {max(index, count)}"
-    if key is not None:
-        where += f", field '{_field_of(key_prefix, key)}'"
-    return InputError(path, where, f"invalid or truncated JSON ({msg})")
-
-
 def get_feature_schema_from_data(path, label_field=DEFAULT_LABEL, exclude=()):
     """Sorted feature names of the first record of a survivors file (streamed, not loaded)."""
-    fh, reader = _open_array(path)
-    with fh:
-        for index, record in _records(path, reader):
+    with ArrayReader(path, "survivors") as reader:
+        for index, record in reader:
             feats = _features_of(path, index, record)
             skip = set(excluded_names(label_field, exclude))
             return sorted(k for k in feats if k not in skip)
@@ -285,9 +171,8 @@ def load_quality_from_survivors(path, label_field=DEFAULT_LABEL, exclude=(), max
     path = Path(path)
     start = time.perf_counter()
     skip = excluded_names(label_field, exclude)
-    fh, reader = _open_array(path)
     # float32 overflow is checked once over the whole matrix after the pass.
-    with fh, np.errstate(over="ignore"):
+    with ArrayReader(path, "survivors") as reader, np.errstate(over="ignore"):
         X, y, ids, n, names, dropped, prng_codes = _parse(path, reader, label_field, set(skip), max_survivors)
         reader.drain()
     if names is None:
@@ -306,7 +191,7 @@ def load_quality_from_survivors(path, label_field=DEFAULT_LABEL, exclude=(), max
     metadata = label_metadata(y, label_field)
     metadata.update({
         "source_file": str(path),
-        "source_sha256": reader.digest.hexdigest(),
+        "source_sha256": reader.sha256,
         "source_bytes": reader.nbytes,
         "n_records": n,
         "excluded_from_features": list(skip),
@@ -327,7 +212,7 @@ def _parse(path, reader, label_field, skip_set, max_survivors):
     X = y = ids = None
     names, keyset, getter, dropped = None, None, None, []
     prng_codes = {}
-    for i, rec in _records(path, reader):
+    for i, rec in reader:
         if max_survivors is not None and i >= max_survivors:
             break
         feats = _features_of(path, i, rec)

@@ -50,16 +50,6 @@ def get_model_extension(model_type):
     return model_extension(model_type)
 
 
-def get_model_defaults(model_type):
-    """Default hyper-parameters of ``model_type``."""
-    return dict(get_wrapper_class(model_type).DEFAULTS)
-
-
-def available_model_types():
-    """Registered model type names."""
-    return list(MODEL_TYPES)
-
-
 def sidecar_path(models_dir):
     """The sidecar file of a models directory (or the path itself if it is the sidecar)."""
     p = Path(models_dir)
@@ -223,15 +213,17 @@ def _artifact_path(side, meta):
     return side.parent / Path(*rel.parts)
 
 
-def load_model_from_sidecar(models_dir, device="auto", feature_names=None):
+def load_model_from_sidecar(models_dir, device="auto", feature_names=None, meta=None):
     """(model, meta) from a models directory or sidecar path; the type comes from the sidecar only.
 
     Checks: sidecar schema and fields, a registered model_type, the artifact's existence and
     sha256, that the backend reads it as that type, and its input count. With
-    ``feature_names`` (the runtime columns) the schema hash is compared too (M.6).
+    ``feature_names`` (the runtime columns) the schema hash is compared too (M.6). ``meta`` is
+    the sidecar as ``read_sidecar`` returned it, for a caller that has already read it.
     """
     side = sidecar_path(models_dir)
-    meta = read_sidecar(side)
+    if meta is None:
+        meta = read_sidecar(side)
     if meta.get("checkpoint_path") is None:
         raise NoModelError(side, meta)
     artifact = _artifact_path(side, meta)

@@ -100,8 +100,3 @@ class ModelSelector:
         best = rankings[0]
         return {"best_model": best["model"], "best_score": best["score"], "metric": metric,
                 "rankings": rankings, "results": results, "models": models}
-
-    @staticmethod
-    def to_agent_metadata(comparison):
-        """The JSON-ready part of a comparison (no model objects)."""
-        return {k: v for k, v in comparison.items() if k != "models"}

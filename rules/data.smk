@@ -9,12 +9,12 @@ rule prepare_draws:
         test="results/data/test_history.json",
         truth="results/data/truth.json",
         summary="results/data/draw_history_summary.json",
+    log:
+        "logs/data/prepare_draws.log",
     params:
         source=config["draws"],
         spec=data_params,
         outdir=output_dir,
-    log:
-        "logs/data/prepare_draws.log",
     shell:
         "python {input.script:q} --draws {params.source:q} --params {params.spec:q}"
         " --outdir {params.outdir:q} > {log:q} 2>&1"

@@ -13,11 +13,11 @@ rule predict_next_draws:
         script=script("prediction_generator.py"),
     output:
         "results/prediction/predictions.json",
+    log:
+        "logs/prediction/predict_next_draws.log",
     params:
         spec=prediction_params,
         models_dir=sidecar_dir,
-    log:
-        "logs/prediction/predict_next_draws.log",
     shell:
         "python {input.script:q} --models-dir {params.models_dir:q} --survivors-forward {input.survivors:q}"
         " --priors {input.priors:q} --train {input.train:q} --holdout {input.holdout:q}"
@@ -35,10 +35,10 @@ rule evaluate_predictions:
         script=script("evaluate_predictions.py"),
     output:
         "results/prediction/evaluation.json",
-    params:
-        spec=prediction_params,
     log:
         "logs/prediction/evaluate_predictions.log",
+    params:
+        spec=prediction_params,
     shell:
         "python {input.script:q} --predictions {input.predictions:q} --train {input.train:q}"
         " --holdout {input.holdout:q} --test {input.test:q} --truth {input.truth:q}"

@@ -18,13 +18,13 @@ rule score_chunk:
         script=script("score_chunk.py"),
     output:
         "results/scoring/scored/chunk_{i}.json",
-    params:
-        spec=scoring_params,
     log:
         "logs/scoring/scored/chunk_{i}.log",
     benchmark:
         "benchmarks/scoring/scored/chunk_{i}.tsv"
     threads: 1
+    params:
+        spec=scoring_params,
     shell:
         "python -m seedsift.cluster.place -- python {input.script:q} --chunk {input.chunk:q}"
         " --train {input.train:q} --holdout {input.holdout:q} --params {params.spec:q}"
@@ -42,12 +42,12 @@ rule aggregate_scores:
         survivors="results/scoring/survivors_with_scores.json",
         summary="results/scoring/scoring_summary.json",
         global_features="results/scoring/global_features.json",
-    params:
-        spec=scoring_params,
     log:
         "logs/scoring/aggregate_scores.log",
     benchmark:
         "benchmarks/scoring/aggregate_scores.tsv"
+    params:
+        spec=scoring_params,
     shell:
         "python {input.script:q} --scored {input.scored:q} --train {input.train:q}"
         " --holdout {input.holdout:q} --params {params.spec:q} --output {output.survivors:q}"

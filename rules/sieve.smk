@@ -5,13 +5,13 @@ rule sieve_shard:
         script=script("sieve_shard.py"),
     output:
         "results/sieve/{prng}/shard_{i}.json",
-    params:
-        spec=sieve_params,
     log:
         "logs/sieve/{prng}/shard_{i}.log",
     benchmark:
         "benchmarks/sieve/{prng}/shard_{i}.tsv"
     threads: 1
+    params:
+        spec=sieve_params,
     shell:
         "python -m seedsift.cluster.place -- python {input.script:q} --train {input.train:q}"
         " --prng {wildcards.prng:q} --shard {wildcards.i:q} --params {params.spec:q}"
@@ -28,10 +28,10 @@ rule aggregate_sieve:
         forward="results/sieve/forward_survivors.json",
         bidirectional="results/sieve/bidirectional_survivors.json",
         summary="results/sieve/sieve_summary.json",
-    params:
-        spec=sieve_params,
     log:
         "logs/sieve/aggregate_sieve.log",
+    params:
+        spec=sieve_params,
     shell:
         "python {input.script:q} --shards {input.shards:q} --train {input.train:q}"
         " --params {params.spec:q} --forward {output.forward:q}"

@@ -16,12 +16,12 @@ rule prepare_training_data:
     output:
         arrays=TRAINING_ARRAYS,
         table=TRAINING_TABLE,
-    params:
-        label=config["training"]["label"],
     log:
         "logs/training/prepare_training_data.log",
     benchmark:
         "benchmarks/training/prepare_training_data.tsv"
+    params:
+        label=config["training"]["label"],
     shell:
         "python {input.script:q} --survivors {input.survivors:q} --label {params.label:q}"
         " --table {output.table:q} --parent {input.parent:q} > {log:q} 2>&1"
@@ -34,10 +34,10 @@ rule plan_training:
         script=script("plan_training.py"),
     output:
         "results/training/reinforcement_engine_config.json",
-    params:
-        spec=training_params,
     log:
         "logs/training/plan_training.log",
+    params:
+        spec=training_params,
     shell:
         "python {input.script:q} --table {input.table:q} --params {params.spec:q}"
         " --output {output:q} > {log:q} 2>&1"

@@ -7,8 +7,6 @@ so that importing the contract (or one wrapper) does not import the others' fram
 """
 
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -17,6 +15,7 @@ import numpy as np
 
 from models.gpu_memory import DeviceChoice, GPUMemoryMixin, resolve_device
 from seedsift.errors import ConfigError, InputError, SeedsiftError
+from seedsift.jsonio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -94,21 +93,6 @@ def check_fit_data(X_train, y_train, X_val, y_val):
     return X_train, y_train, X_val, y_val
 
 
-def atomic_save(path, write):
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class BaseWrapper(GPUMemoryMixin):
     """Shared behaviour: parameter checking, fitted-state checks, timing, device record.
 
@@ -173,7 +157,8 @@ class BaseWrapper(GPUMemoryMixin):
     def save(self, path):
         """Write the fitted model to ``path`` in the backend's native format (atomically)."""
         self._check_fitted()
-        atomic_save(path, self._save)
+        with atomic_path(path) as tmp:
+            self._save(tmp)
 
     @classmethod
     def load(cls, path, device="auto"):
@@ -184,18 +169,6 @@ class BaseWrapper(GPUMemoryMixin):
         model = cls(device=device)
         model._load(path)
         return model
-
-    def fit_report(self):
-        """JSON-ready facts about the fit: device used, best iteration, notes."""
-        self._check_fitted()
-        return {
-            "model_type": self.model_type,
-            "device": self.device_,
-            "device_note": self.device_note_,
-            "best_iteration": getattr(self, "best_iteration_", None),
-            "constant_target": getattr(self, "constant_target_", False),
-            "notes": list(getattr(self, "notes_", [])),
-        }
 
     def _choose_device(self):
         self._set_device(resolve_device(self.device, self._gpu_probe))

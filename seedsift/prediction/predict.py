@@ -27,13 +27,12 @@ as a hit probability only when the evaluation on unseen draws supports it.
 """
 
 import logging
-import math
 from collections import defaultdict
 
 import numpy as np
 
 from seedsift.errors import InputError
-from seedsift.jsonio import read_json, sha256_file, write_json
+from seedsift.jsonio import iter_records, read_json, sha256_file, write_json
 from seedsift.prng.hypothesis import hypothesis_draws
 from seedsift.scoring import chunks, features
 
@@ -49,7 +48,7 @@ def load_survivors(path, need_sieve=False):
     A hypothesis listed twice is refused: it would vote twice in the pools.
     """
     records, seen = [], set()
-    for index, rec in chunks.iter_records(path):
+    for index, rec in iter_records(path):
         chunks.check_survivor(path, index, rec, need_sieve=need_sieve)
         if "features" in rec and not isinstance(rec["features"], dict):
             raise InputError(path, f"record {index} field 'features'", "is not an object")
@@ -264,11 +263,6 @@ def _stats(values):
             "unique": int(np.unique(v).size)}
 
 
-def chance_log_score(mod):
-    """Log score (nats per draw) of the uniform forecast: the baseline any model must beat."""
-    return math.log(mod)
-
-
 def read_priors(path, survivors_path, n_records):
     """Out-of-sample priors (select_model's out_of_sample_priors.json) for this survivors file, or None."""
     doc = read_json(path, "out-of-sample priors")
@@ -310,7 +304,7 @@ def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, o
     else:
         names, X, has_label = ensure_features(records, survivors_path, train, mod, residue_mods)
         train_matches = np.rint(X[:, names.index("exact_match_rate")] * len(train)).astype(np.int64)
-        model, meta = load_model_from_sidecar(side)
+        model, meta = load_model_from_sidecar(side, meta=meta)
         try:
             names, X = model_inputs(names, X, meta)
         except ValueError as exc:  # M.6 schema mismatch: one line naming the sidecar and the field

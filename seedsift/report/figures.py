@@ -135,10 +135,6 @@ def _count(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _other_max(importance, others, names):
-    return [importance["per_type"][t]["importance"].get(f, 0.0) for t in others for f in names]
-
-
 def model_comparison(comparison, path):
     """Left: mean validation MSE per type with the spread over folds; right: test MSE per type
     against the predict-the-mean baseline."""

@@ -15,9 +15,8 @@ import logging
 from collections import Counter
 
 from seedsift.errors import InputError
-from seedsift.jsonio import read_json, write_json
+from seedsift.jsonio import iter_records, read_json, write_json
 from seedsift.report import figures
-from seedsift.scoring.chunks import iter_records
 from seedsift.stats import any_of, binom_sf
 
 log = logging.getLogger(__name__)

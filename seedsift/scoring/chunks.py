@@ -12,11 +12,10 @@ import socket
 import time
 from datetime import datetime, timezone
 
-import ijson
 import numpy as np
 
 from seedsift.errors import InputError
-from seedsift.jsonio import JsonArrayWriter, write_json, write_json_array
+from seedsift.jsonio import JsonArrayWriter, iter_records, write_json, write_json_array
 from seedsift.prng.families import FAMILIES
 from seedsift.scoring import features
 
@@ -25,34 +24,6 @@ log = logging.getLogger(__name__)
 SURVIVOR_FIELDS = {"seed": int, "prng_type": str, "skip": int, "burn": int}
 SIEVE_FIELDS = ("forward_match_rate", "reverse_match_rate")
 BATCH = 8192
-
-
-def _open(path, what):
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(path, "", f"{what} file does not exist") from None
-    except OSError as exc:
-        raise InputError(path, "", f"{what} file cannot be read ({exc.strerror})") from None
-
-
-def iter_records(path, what="survivors"):
-    """Stream the objects of a JSON array file; a missing, truncated or invalid file raises InputError."""
-    with _open(path, what) as fh:
-        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        if not head:
-            raise InputError(path, "", f"{what} file is empty")
-        if head[:1] != b"[":
-            raise InputError(path, "top level", f"expected a JSON array of {what} records")
-        fh.seek(0)
-        index = -1
-        try:
-            for index, record in enumerate(ijson.items(fh, "item", use_float=True)):
-                yield index, record
-        except ijson.JSONError as exc:
-            # yajl's message goes on with a caret diagram on further lines: keep its first line.
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(path, f"after record {index}", f"invalid or truncated JSON ({first})") from None
 
 
 def iter_record_lines(path, what="scored chunk"):

@@ -130,3 +130,10 @@ def test_parsing_the_snakefile_imports_no_kernel():
             "print(','.join(m for m in ('numba', 'torch', 'xgboost', 'lightgbm', 'catboost') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_tests_mirror_the_packages():
+    packages = {p.parent.name for p in (REPO / "seedsift").glob("*/__init__.py")} - {"bench"}
+    folders = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and list(p.glob("test_*.py"))}
+    assert packages | {"models"} <= folders, sorted(packages | {"models"} - folders)
+    assert not list((REPO / "tests").glob("test_*.py")), "tests live in the folder of the package they test"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from models import feature_schema as fs
+from seedsift import jsonio
 from seedsift.bench.training import ORIGINAL_FEATURES, survivor_records, write_survivors_file
 from seedsift.errors import InputError
 from seedsift.training.table import open_training_table, write_training_table
@@ -61,9 +62,9 @@ def test_loader_uses_the_c_backend_and_one_streaming_pass(tmp_path, monkeypatch)
     path = tmp_path / "s.json"
     write_survivors_file(path, 300, seed=1)
     calls = []
-    real_items = fs.ijson.items
-    monkeypatch.setattr(fs.ijson, "items", lambda *a, **k: calls.append(1) or real_items(*a, **k))
-    monkeypatch.setattr(fs.ijson, "parse", lambda *a, **k: pytest.fail("a second pass was made"))
+    real_items = jsonio.ijson.items
+    monkeypatch.setattr(jsonio.ijson, "items", lambda *a, **k: calls.append(1) or real_items(*a, **k))
+    monkeypatch.setattr(jsonio.ijson, "parse", lambda *a, **k: pytest.fail("a second pass was made"))
     survivors, y, meta = fs.load_quality_from_survivors(path)
     assert len(calls) == 1
     assert survivors.X.shape == (300, 50) and survivors.X.dtype == np.float32 and y.shape == (300,)

@@ -241,7 +241,7 @@ def _with(rec, **change):
 
 SURVIVOR_CASES = {
     # name: (make the file's text from the good records, where, problem)
-    "truncated_json": (lambda recs: json.dumps(recs)[: len(json.dumps(recs)) // 2], "after record", "truncated JSON"),
+    "truncated_json": (lambda recs: json.dumps(recs)[: len(json.dumps(recs)) // 2], "record", "truncated JSON"),
     "missing_field": (lambda recs: json.dumps([recs[0], _with(recs[1], skip=None)]), "record 1 field 'skip'", "missing"),
     "seed_is_a_string": (lambda recs: json.dumps([_with(recs[0], seed=str(recs[0]["seed"]))]),
                          "record 0 field 'seed'", "is not int"),
