@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps run test lint bench dag clean rerun-missing cluster-bench report status
+.PHONY: setup system-deps run recover test lint bench dag clean rerun-missing cluster-bench report status
 
 setup: $(STAMP)
 
@@ -24,6 +24,12 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 run: setup
 	snakemake $(SNAKEMAKE_ARGS)
 	@cat results/report/summary.txt
+
+# Step 1, the sieve and the exact check only: each recovered (call, seed, skip) with its chance
+# figure, its seed as a time where sieve.seed_time is used, and its next draws. Seconds, no training.
+# On long sweeps it prints the sieve's progress and the time left every 10 seconds.
+recover: setup
+	python -m seedsift.pipeline.progress -- snakemake recover $(SNAKEMAKE_ARGS)
 
 # Debian packages the tests use (graphviz for the DAG, openssh-server for the cluster tests).
 system-deps:

@@ -7,6 +7,7 @@
 #   sieve/{prng}/shard_{i}.json                                                (sieve_shard)
 #   sieve/       forward_survivors.json, bidirectional_survivors.json,
 #                sieve_summary.json                                            (aggregate_sieve)
+#   sieve/       recovered.json, recovered.txt                                 (recover_seeds)
 #   scoring/chunks/chunk_{i}.json                                              (partition_survivors)
 #   scoring/scored/chunk_{i}.json                                              (score_chunk)
 #   scoring/     survivors_with_scores.json, scoring_summary.json,
@@ -56,6 +57,8 @@ localrules:
     all,
     prepare_draws,
     aggregate_sieve,
+    recover_seeds,
+    recover,
     partition_survivors,
     aggregate_scores,
     prepare_training_data,
@@ -75,6 +78,12 @@ onsuccess:
 
 onerror:
     shell("python -m seedsift.cluster.place --manifest --if-placed")
+
+
+# `snakemake recover`: Step 1, the sieve and the exact check only; prints what was recovered.
+rule recover:
+    input:
+        "results/sieve/recovered.txt",
 
 
 rule all:

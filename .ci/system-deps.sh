@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs, installed when missing (CI runs as root on Debian).
+# Debian packages the test suite needs, installed when missing (CI runs as root on Debian):
+# graphviz (the DAG), openssh (the cluster tests), and the real runtimes whose draws the
+# generator tests compare with: a JDK (javac, java), php-cli and g++ (libstdc++ and glibc).
 set -euo pipefail
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo

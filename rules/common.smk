@@ -16,7 +16,7 @@ config.update(_validated)
 
 
 wildcard_constraints:
-    prng="[a-z0-9_]+",
+    prng="[A-Za-z0-9_.]+",
     i="[0-9]+",
     model_type="neural_net|xgboost|lightgbm|catboost",
     t="[0-9]+",
@@ -51,12 +51,14 @@ def draws_input(wildcards):
 
 
 def data_params(wildcards):
-    keys = ("draws", "mod", "sessions", "synthetic", "split")
+    keys = ("draws", "mod", "low", "sessions", "synthetic", "split")
     return params_json({k: config[k] for k in keys})
 
 
 def sieve_params(wildcards):
-    return params_json({"mod": config["mod"], "sieve": config["sieve"]})
+    return params_json(
+        {"mod": config["mod"], "low": config["low"], "sieve": config["sieve"]}
+    )
 
 
 def sieve_shards(wildcards):
@@ -68,11 +70,13 @@ def scoring_survivors(wildcards):
 
 
 def scoring_params(wildcards):
-    return params_json({"mod": config["mod"], "scoring": config["scoring"]})
+    return params_json(
+        {"mod": config["mod"], "low": config["low"], "scoring": config["scoring"]}
+    )
 
 
 def prediction_params(wildcards):
-    keys = ("mod", "prediction", "pool", "scoring", "split", "evaluation")
+    keys = ("mod", "low", "prediction", "pool", "scoring", "split", "evaluation")
     return params_json({k: config[k] for k in keys})
 
 

@@ -13,6 +13,7 @@ rule summarize_run:
         comparison="results/training/model/model_comparison.json",
         predictions="results/prediction/predictions.json",
         evaluation="results/prediction/evaluation.json",
+        recovered="results/sieve/recovered.json",
         script=script("summarize_run.py"),
     output:
         json="results/report/summary.json",
@@ -23,7 +24,7 @@ rule summarize_run:
         "python {input.script:q} --data {input.data:q} --truth {input.truth:q}"
         " --sieve {input.sieve:q} --bidirectional {input.bidirectional:q}"
         " --scoring {input.scoring:q} --comparison {input.comparison:q}"
-        " --predictions {input.predictions:q} --evaluation {input.evaluation:q}"
+        " --predictions {input.predictions:q} --evaluation {input.evaluation:q} --recovered {input.recovered:q}"
         " --json {output.json:q} --text {output.text:q} > {log:q} 2>&1"
 
 

@@ -37,3 +37,27 @@ rule aggregate_sieve:
         " --params {params.spec:q} --forward {output.forward:q}"
         " --bidirectional {output.bidirectional:q} --summary {output.summary:q}"
         " --parent {input.parent:q} > {log:q} 2>&1"
+
+
+# The exact check: survivors against every known draw, the chance figure, the next draws. It also
+# prints its table, so `snakemake recover` shows what was recovered.
+rule recover_seeds:
+    input:
+        survivors="results/sieve/bidirectional_survivors.json",
+        summary="results/sieve/sieve_summary.json",
+        train="results/data/train_history.json",
+        holdout="results/data/holdout_history.json",
+        test="results/data/test_history.json",
+        script=script("recover_seeds.py"),
+    output:
+        json="results/sieve/recovered.json",
+        text="results/sieve/recovered.txt",
+    log:
+        "logs/sieve/recover_seeds.log",
+    params:
+        spec=sieve_params,
+    shell:
+        "python {input.script:q} --survivors {input.survivors:q} --sieve-summary {input.summary:q}"
+        " --train {input.train:q} --holdout {input.holdout:q} --test {input.test:q}"
+        " --params {params.spec:q} --json {output.json:q} --text {output.text:q} > {log:q} 2>&1"
+        " && cat {output.text:q}"

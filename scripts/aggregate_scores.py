@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 from seedsift import cli
+from seedsift.data.draws import read_history_part
 from seedsift.jsonio import write_json
 from seedsift.provenance import agent_metadata, parent_run_id_from
 from seedsift.scoring import chunks, features
-from seedsift.sieve.shards import read_history_part
 
 
 def main(argv=None):
@@ -23,8 +23,8 @@ def main(argv=None):
     ap.add_argument("--parent", type=Path, help="sieve_summary.json (lineage)")
     args = ap.parse_args(argv)
     mod = args.params["mod"]
-    train = read_history_part(args.train, mod)
-    holdout = read_history_part(args.holdout, mod)
+    train = read_history_part(args.train, mod, low=args.params.get("low", 0))
+    holdout = read_history_part(args.holdout, mod, low=args.params.get("low", 0))
     parent = parent_run_id_from(args.parent) if args.parent else None
     glob = features.global_features(train, mod, args.params["scoring"]["residue_mods"])
     write_json(args.global_features, dict(glob, agent_metadata=agent_metadata(

@@ -5,11 +5,11 @@ import sys
 from pathlib import Path
 
 from seedsift import cli
+from seedsift.data.draws import read_history_part
 from seedsift.jsonio import read_json, write_json
 from seedsift.prediction import evaluation
 from seedsift.prediction import predict as prediction
 from seedsift.provenance import agent_metadata, parent_run_id_of
-from seedsift.sieve.shards import read_history_part
 
 
 def main(argv=None):
@@ -23,13 +23,14 @@ def main(argv=None):
     ap.add_argument("--params", required=True, type=cli.params_arg)
     ap.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
-    mod = args.params["mod"]
+    mod, low = args.params["mod"], args.params.get("low", 0)
     pred = read_json(args.predictions, "predictions")
-    n_known = len(read_history_part(args.train, mod)) + len(read_history_part(args.holdout, mod))
-    test = read_history_part(args.test, mod)
+    n_known = len(read_history_part(args.train, mod, low=low)) + len(read_history_part(args.holdout, mod, low=low))
+    test = read_history_part(args.test, mod, low=low, offset=False)
     truth = read_json(args.truth, "truth record")
     records = prediction.load_survivors(args.survivors) if truth.get("synthetic") else []
-    doc = evaluation.evaluate(pred, test, mod, truth, records, n_known, seed=args.params["evaluation"]["random_seed"])
+    doc = evaluation.evaluate(pred, test, mod, truth, records, n_known, seed=args.params["evaluation"]["random_seed"],
+                              low=low)
     doc["agent_metadata"] = agent_metadata(
         "prediction", step=7, inputs=[args.predictions, args.test, args.truth, args.survivors], outputs=[args.output],
         parent_run_id=parent_run_id_of(pred), params=args.params, success_criteria_met=True,

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 from seedsift import cli, manifests
-from seedsift.data.draws import load_history
+from seedsift.data.draws import load_history, read_history_part
 from seedsift.pipeline.config import check_value
 from seedsift.prediction import predict as prediction
-from seedsift.sieve.shards import read_history_part
 
 
 def _defaults():
@@ -46,8 +45,9 @@ def main(argv=None):
     ap.add_argument("--output", type=Path, help="output file (default: OUTPUT_DIR/predictions.json)")
     args = ap.parse_args(argv)
 
+    low = 0
     if args.params:
-        mod = args.params["mod"]
+        mod, low = args.params["mod"], args.params.get("low", 0)
         params = dict(args.params["prediction"], pool=args.params["pool"])
         residue_mods = args.params["scoring"]["residue_mods"]
         test_draws = args.params["split"]["test_draws"]
@@ -65,8 +65,8 @@ def main(argv=None):
         params["horizon"] = max(1, test_draws)
 
     if args.train is not None:
-        train = read_history_part(args.train, mod)
-        holdout = read_history_part(args.holdout, mod) if args.holdout else None
+        train = read_history_part(args.train, mod, low=low)
+        holdout = read_history_part(args.holdout, mod, low=low) if args.holdout else None
         inputs = [args.train] + ([args.holdout] if args.holdout else [])
     elif args.lottery_history is not None:
         draws = load_history(args.lottery_history, mod)
@@ -79,7 +79,7 @@ def main(argv=None):
         ap.error("give --lottery-history, or --train (and --holdout)")
     output = args.output or args.output_dir / "predictions.json"
     return prediction.run(args.models_dir, args.survivors_forward, train, holdout, mod, params, residue_mods,
-                          output, inputs, priors_path=args.priors)
+                          output, inputs, priors_path=args.priors, low=low)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 from seedsift import cli
+from seedsift.data.draws import read_history_part
 from seedsift.scoring import chunks
-from seedsift.sieve.shards import read_history_part
 
 
 def main(argv=None):
@@ -20,8 +20,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cli.apply_threads(args.threads)
     mod = args.params["mod"]
-    train = read_history_part(args.train, mod, 1, "to compute features")
-    holdout = read_history_part(args.holdout, mod)
+    train = read_history_part(args.train, mod, 1, "to compute features", low=args.params.get("low", 0))
+    holdout = read_history_part(args.holdout, mod, low=args.params.get("low", 0))
     chunks.score_chunk(args.chunk, train, holdout, mod, args.params["scoring"]["residue_mods"], args.output)
     return 0
 

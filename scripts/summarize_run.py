@@ -18,11 +18,12 @@ def main(argv=None):
     ap.add_argument("--comparison", required=True, type=Path, help="model_comparison.json")
     ap.add_argument("--predictions", required=True, type=Path, help="predictions.json")
     ap.add_argument("--evaluation", required=True, type=Path, help="evaluation.json")
+    ap.add_argument("--recovered", type=Path, help="recovered.json (the exact check after the sieve)")
     ap.add_argument("--json", required=True, type=Path)
     ap.add_argument("--text", required=True, type=Path)
     args = ap.parse_args(argv)
     result = summary.build(args.data, args.truth, args.sieve, args.bidirectional, args.scoring, args.comparison,
-                           args.predictions, args.evaluation)
+                           args.predictions, args.evaluation, args.recovered)
     summary.write(result, args.json, args.text)
     return 0
 

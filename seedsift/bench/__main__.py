@@ -22,7 +22,7 @@ import numpy as np
 from seedsift.data import synthetic
 from seedsift.jsonio import write_json, write_json_array
 from seedsift.manifests import REPO_ROOT as REPO
-from seedsift.prng import families, kernels
+from seedsift.prng import kernels, runtimes
 from seedsift.sieve import search
 
 SECTIONS = ("sieve", "sweeps", "scoring", "training", "cluster")
@@ -39,25 +39,27 @@ def _timed(fn, *args):
 
 
 def bench_stage1():
-    """Stage-1 seeds/s per family (first forward draw, one skip), on 1 core and on all cores."""
-    uidx = np.array([0], np.int64)
+    """Stage-1 seeds/s per raw family and per runtime call (first forward draw, one skip, mod 1000),
+    on 1 core and on all cores. A runtime's call 1 follows its call 0, rejections included."""
     tpos = np.array([0], np.int64)
     tval = np.array([7], np.int64)
-    empty = np.empty(0, np.uint32)
+    empty = np.empty(0, np.uint64)
     cores = numba.config.NUMBA_NUM_THREADS
     out = {}
-    for name, (_, fid) in families.FAMILIES.items():
-        n = 1 << (22 if fid == kernels.MT19937 else 27)
-        kernels.any_match(fid, 0, 4096, empty, uidx, tpos, tval, np.uint64(1000))
+    for name in runtimes.names():
+        call, cidx, uidx, coef, base = runtimes.kernel_args(name, 1000, np.array([1], np.int64))
+        heavy = call[0] in (kernels.MT19937, kernels.MT_CPYTHON, kernels.MT_PHP_LEGACY, kernels.GLIBC)
+        n = 1 << (22 if heavy else 27)
+        kernels.any_match(call, np.uint64(0), 4096, empty, cidx, uidx, tpos, tval, coef, base)
         row = {}
         for threads in (1, cores):
             numba.set_num_threads(threads)
-            _, dt = _timed(kernels.any_match, fid, 0, n, empty, uidx, tpos, tval, np.uint64(1000))
+            _, dt = _timed(kernels.any_match, call, np.uint64(0), n, empty, cidx, uidx, tpos, tval, coef, base)
             row[f"seeds_per_s_{threads}_core{'s' if threads > 1 else ''}"] = n / dt
         numba.set_num_threads(cores)
         out[name] = row
-        _say(f"  stage 1 {name:<14}" + "  ".join(f"{k}: {v / 1e6:8.1f} M" for k, v in row.items()))
-    return {"cores": cores, "families": out}
+        _say(f"  stage 1 {name:<42}" + "  ".join(f"{k}: {v / 1e6:8.1f} M" for k, v in row.items()))
+    return {"cores": cores, "calls": out}
 
 
 def _sweep(name, mod, window, skip):

@@ -14,9 +14,10 @@ def build(draws_source, params):
     if draws_source == "synthetic":
         syn = params["synthetic"]
         return synthetic.generate(
-            syn["prng"], syn["seed"], syn["skip"], syn["burn"], syn["n_draws"], mod, syn["noise"], syn["noise_seed"]
+            syn["prng"], syn["seed"], syn["skip"], syn["burn"], syn["n_draws"], mod, syn["noise"], syn["noise_seed"],
+            low=params.get("low", 0),
         )
-    draws = load_history(draws_source, mod, params.get("sessions") or ())
+    draws = load_history(draws_source, mod, params.get("sessions") or (), low=params.get("low", 0))
     return draws, {"synthetic": False, "source": str(draws_source)}
 
 
@@ -37,6 +38,7 @@ def prepare(draws_source, params, outdir):
         "source": str(draws_source),
         "synthetic": draws_source == "synthetic",
         "mod": params["mod"],
+        "low": params.get("low", 0),
         "n_draws": len(draws),
         "n_train": split.n_train,
         "n_holdout": split.n_holdout,

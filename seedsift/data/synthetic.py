@@ -5,8 +5,9 @@ import numpy as np
 from seedsift.prng.hypothesis import hypothesis_draws
 
 
-def generate(prng, seed, skip, burn, n_draws, mod, noise, noise_seed):
-    """A history of ``n_draws`` draws from one hypothesis, a fraction ``noise`` replaced at random.
+def generate(prng, seed, skip, burn, n_draws, mod, noise, noise_seed, low=0):
+    """A history of ``n_draws`` draws in [low, low + mod) from one hypothesis (``prng`` a runtime
+    call or a raw family), a fraction ``noise`` replaced at random.
 
     Returns ``(draws, truth)``; ``truth`` lists the replaced positions so evaluation can tell
     which draws the generator really made.
@@ -25,7 +26,8 @@ def generate(prng, seed, skip, burn, n_draws, mod, noise, noise_seed):
         "skip": int(skip),
         "burn": int(burn),
         "mod": int(mod),
+        "low": int(low),
         "noise": float(noise),
         "noise_positions": [int(p) for p in positions],
     }
-    return [int(d) for d in draws], truth
+    return [int(d) + low for d in draws], truth

@@ -6,14 +6,15 @@ allowed range. Missing keys take the manifest's default.
 """
 
 import copy
+from datetime import date, datetime
 
 import yaml
 
 from seedsift import manifests
 from seedsift.data.draws import Split, load_history
 from seedsift.errors import ConfigError
-
-SEED_LIMIT = 1 << 32
+from seedsift.prng import runtimes
+from seedsift.sieve.seeds import time_range
 
 
 def check_value(key, value, bound):
@@ -35,6 +36,8 @@ def check_value(key, value, bound):
         if not isinstance(value, bool):
             raise ConfigError(key, value, allowed)
     elif kind == "string":
+        if isinstance(value, (date, datetime)) and bound.get("format", "").startswith("ISO-8601"):
+            value = value.isoformat()  # YAML reads an unquoted timestamp as a date
         if not isinstance(value, str) or not value:
             raise ConfigError(key, value, allowed)
     elif kind == "categorical":
@@ -121,7 +124,7 @@ def n_draws_of(cfg):
     """Number of draws the run will have (reads the history file when one is given)."""
     if cfg["draws"] == "synthetic":
         return cfg["synthetic"]["n_draws"]
-    return len(load_history(cfg["draws"], cfg["mod"], cfg["sessions"]))
+    return len(load_history(cfg["draws"], cfg["mod"], cfg["sessions"], low=cfg["low"]))
 
 
 def split_of(cfg):
@@ -129,9 +132,29 @@ def split_of(cfg):
     return Split.of(n_draws_of(cfg), cfg["split"]["holdout_fraction"], cfg["split"]["test_draws"])
 
 
+def _check_call(prng, mod, low):
+    """A mod and low the call can make: its bound limit, and draws in its value type."""
+    runtimes.check_mod(prng, mod, key="mod")
+    lo, hi = runtimes.value_range(prng)
+    if low < lo or low + mod - 1 > hi:
+        raise ConfigError("low", low, f"a low with draws [low, low + mod - 1] inside [{lo}, {hi}], the values {prng} "
+                                      f"returns (mod {mod})")
+
+
 def check_consistency(cfg):
     """Checks that involve more than one key (and the number of draws)."""
-    sv, syn, mod = cfg["sieve"], cfg["synthetic"], cfg["mod"]
+    sv, syn, mod, low = cfg["sieve"], cfg["synthetic"], cfg["mod"], cfg["low"]
+    times = time_range(sv["seed_time"])
+    if times is not None:
+        sv["seed_start"], sv["seed_end"] = times
+    for prng in sv["prngs"]:
+        _check_call(prng, mod, low)
+        limit = runtimes.seed_limit(prng)
+        if sv["seed_end"] > limit:
+            key = "sieve.seed_time.end" if times is not None else "sieve.seed_end"
+            value = sv["seed_time"]["end"] if times is not None else sv["seed_end"]
+            raise ConfigError(key, value, f"a seed range inside the seed space of {prng}, [0, {limit}) "
+                                          f"(the range ends at seed {sv['seed_end']})")
     if sv["seed_end"] <= sv["seed_start"]:
         raise ConfigError("sieve.seed_end", sv["seed_end"], f"greater than sieve.seed_start ({sv['seed_start']})")
     if sv["skip_max"] < sv["skip_min"]:
@@ -141,12 +164,14 @@ def check_consistency(cfg):
     if cfg["draws"] == "synthetic":
         if syn["mod"] is not None and syn["mod"] != mod:
             raise ConfigError("synthetic.mod", syn["mod"], f"null or equal to mod ({mod})")
-        if syn["seed"] >= SEED_LIMIT:
-            raise ConfigError("synthetic.seed", syn["seed"], f"a seed in [0, {SEED_LIMIT})")
+        _check_call(syn["prng"], mod, low)
+        limit = runtimes.seed_limit(syn["prng"])
+        if syn["seed"] >= limit:
+            raise ConfigError("synthetic.seed", syn["seed"], f"a seed in [0, {limit}) for {syn['prng']}")
     split = split_of(cfg)
     n = split.n_train + split.n_holdout + split.n_test
     if split.n_test >= n:
-        raise ConfigError("split.test_draws", split.n_test, f"fewer than the {n} draws of the history")
+        raise ConfigError("split.test_draws", split.n_test, f"fewer than the {n} draws of {cfg['draws']}")
     if split.n_holdout < 1:
         raise ConfigError(
             "split.holdout_fraction", cfg["split"]["holdout_fraction"],

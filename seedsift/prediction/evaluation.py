@@ -82,7 +82,7 @@ def verdict(result, n_test):
                          f"{result['expected_topk_hits']:.3g} expected by chance (p = {result['p_value']:.2g})")
 
 
-def truth_check(truth, records, prediction, test, n_known, mod):
+def truth_check(truth, records, prediction, test, n_known, mod, low=0):
     """Where the planted hypothesis stands, when the history is synthetic."""
     if not truth.get("synthetic"):
         return None
@@ -97,7 +97,7 @@ def truth_check(truth, records, prediction, test, n_known, mod):
         out["rank_baseline"] = ranking["baseline_order"].index(index) + 1
     if test:
         positions = np.arange(n_known, n_known + len(test))
-        cont = hypothesis_draws(truth["prng"], [truth["seed"]], positions, truth["skip"], truth["burn"], mod)[0]
+        cont = low + hypothesis_draws(truth["prng"], [truth["seed"]], positions, truth["skip"], truth["burn"], mod)[0]
         noisy = set(truth.get("noise_positions", []))
         clean = [j for j, p in enumerate(positions.tolist()) if p not in noisy]
         out["test_positions_clean"] = len(clean)
@@ -106,9 +106,9 @@ def truth_check(truth, records, prediction, test, n_known, mod):
     return out
 
 
-def evaluate(prediction, test, mod, truth, records, n_known, seed=0):
+def evaluate(prediction, test, mod, truth, records, n_known, seed=0, low=0):
     """The evaluation document for a prediction document and the test draws (history positions
-    n_known onwards)."""
+    n_known onwards), both as the program's values in [low, low + mod)."""
     steps = prediction.get("steps") or []
     usable = min(len(steps), len(test))
     model = base = rnd = None
@@ -119,7 +119,7 @@ def evaluate(prediction, test, mod, truth, records, n_known, seed=0):
         model["uniform_log_score"] = math.log(mod)
         base = _hits([s["baseline_predictions"] for s in steps[:usable]], test[:usable], mod)
         rng = np.random.default_rng(seed)
-        picks = [rng.choice(mod, size=min(k, mod), replace=False).tolist() for _ in range(usable)]
+        picks = [(low + rng.choice(mod, size=min(k, mod), replace=False)).tolist() for _ in range(usable)]
         rnd = _hits(picks, test[:usable], mod)
     label, reason = verdict(model, len(test))
     if prediction.get("status") != "OK":
@@ -134,5 +134,5 @@ def evaluate(prediction, test, mod, truth, records, n_known, seed=0):
         "model": model,
         "likelihood_baseline": base,
         "random_pick": rnd,
-        "truth": truth_check(truth, records, prediction, test, n_known, mod) if truth else None,
+        "truth": truth_check(truth, records, prediction, test, n_known, mod, low) if truth else None,
     }

@@ -155,7 +155,7 @@ def pool_vote(order, quality, next_draws, pool_sizes, pool_weights, mod):
 
 
 def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_known, holdout_matches, mod, params,
-            prior=None):
+            prior=None, low=0):
     """The prediction document (without agent_metadata) for scored survivors and a loaded model.
 
     ``X`` holds the model's input columns; ``train_matches`` each survivor's exact matches over
@@ -171,7 +171,7 @@ def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_kno
     all_matches = train_matches + (holdout_matches if holdout_matches is not None else 0)
     llr = likelihood_ratio(all_matches, n_train + n_holdout, mod)
     baseline_order = np.lexsort((np.arange(len(records)), -llr))
-    nxt = continue_hypotheses(records, n_known, horizon, mod)
+    nxt = continue_hypotheses(records, n_known, horizon, mod) + low  # the program's own values
     sizes = [params["pool"][p] for p in POOLS]
     weights = [params["pool"][f"{p}_weight"] for p in POOLS]
     steps = []
@@ -221,6 +221,7 @@ def predict(records, X, model, meta, *, train_matches, n_train, n_holdout, n_kno
             "prior_strength": params["prior_strength"],
             "prior_method": prior_method,
             "mod": mod,
+            "low": low,
             "n_survivors": len(records),
             "n_known_draws": n_known,
             "n_train": n_train,
@@ -280,8 +281,12 @@ def read_priors(path, survivors_path, n_records):
     return prior
 
 
-def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, output, inputs, priors_path=None):
+def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, output, inputs, priors_path=None,
+        low=0):
     """Load the sidecar's model, predict, write ``output``; returns 0, or EXIT_SKIPPED (3).
+
+    ``train`` and ``holdout`` are draws less ``low`` (read_history_part); the predicted numbers are
+    the program's own values, in [low, low + mod).
 
     ``holdout`` may be None (no holdout evidence: rank by the model's prior alone). With
     ``priors_path`` (select_model's out_of_sample_priors.json for this survivors file) the prior
@@ -315,7 +320,7 @@ def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, o
         prior = read_priors(priors_path, survivors_path, len(records)) if priors_path else None
         doc = predict(records, X, model, meta, train_matches=train_matches, n_train=len(train),
                       n_holdout=len(holdout) if use_label else 0,
-                      n_known=n_known, holdout_matches=hold, mod=mod, params=params, prior=prior)
+                      n_known=n_known, holdout_matches=hold, mod=mod, params=params, prior=prior, low=low)
     doc["metadata"]["survivors_file"] = str(survivors_path)
     doc["metadata"]["survivors_sha256"] = sha256_file(survivors_path)
     conf = float(np.mean(doc["confidence_scores"])) if doc["confidence_scores"] else 0.0

@@ -1,12 +1,19 @@
-"""numba kernels: every family stepped in lock-step over blocks of LANES seeds.
+"""numba kernels: every generator and runtime call stepped in lock-step over blocks of LANES seeds.
 
-One generation routine, :func:`_block_outputs`, produces the raw outputs of a block of
-seeds at a sorted list of output indices; the public kernels compare them with draws
-(:func:`count_matches`) or return them (:func:`outputs_at`). Blocks run in parallel with
-``prange``; the lane loops vectorise.
+A *call* is a generator and a mapping from its raw outputs to one draw (see
+:mod:`seedsift.prng.runtimes`); it is described to the kernels by a small int64 array
+(:func:`call_spec`): generator id, mapping id, mod and the mapping's parameters. One generation
+routine, :func:`_block_outputs`, produces the raw outputs of a block of seeds at a sorted list of
+output indices; :func:`_block_calls` turns them into the draws of a sorted list of *call* indices.
+A mapping without a rejection loop uses one output per call; with one, a block whose outputs are
+all accepted takes the same vectorised path, and a block with a rejection walks each seed's
+outputs in order (generating more when a seed rejected many), so every draw is exact.
 
-numba widens uint32 arithmetic to 64 bits and can turn mixed uint64/int constants into
-floats, so every 32-bit operation is re-cast and every constant is an explicit numpy integer.
+Seeds are uint64 (java.util.Random takes a long, CPython any int); 32-bit generators use the
+seed's low 32 bits, as their runtimes do.
+
+numba widens uint32 arithmetic to 64 bits and can turn mixed uint64/int constants into floats,
+so every 32-bit operation is re-cast and every constant is an explicit numpy integer.
 """
 
 import numpy as np
@@ -19,8 +26,26 @@ U32 = np.uint32
 U64 = np.uint64
 MASK32 = np.uint64(0xFFFFFFFF)
 
+# Generators (the first eight are the raw families of seedsift.prng.families, in that order).
 MT19937, JAVA_RANDOM, MINSTD_RAND, MINSTD_RAND0 = 0, 1, 2, 3
 XORSHIFT32, XORSHIFT128, PCG32, XOSHIRO128PP = 4, 5, 6, 7
+MT_CPYTHON, MT_PHP_LEGACY, GLIBC = 8, 9, 10
+
+# Mappings from a raw output to a draw in [0, mod); -1 marks a rejected output.
+MAP_MOD = 0  # raw % mod
+MAP_JAVA_INT = 1  # Random.nextInt(bound) over next(31); a = 1 for a power-of-two bound
+MAP_TOPBITS = 2  # raw >> a (CPython getrandbits(k), a = 32 - k)
+MAP_RANDBELOW = 3  # raw >> a, rejected while >= mod (CPython _randbelow_with_getrandbits)
+MAP_MASKED = 4  # raw & a, rejected while > mod - 1 (numpy legacy masked bounded integers)
+MAP_PHP_RANGE = 5  # PHP rand_range32: a = limit (rejected while raw > limit); b = 1 power of two, 2 full range
+MAP_PHP_SCALE = 6  # PHP <= 7.0 RAND_RANGE_BADSCALING of raw >> 1, in doubles
+MAP_SHR1_MOD = 7  # (raw >> 1) % mod (PHP mt_rand() without arguments)
+MAP_LEMIRE = 8  # libstdc++ _S_nd: (raw * mod) >> 32, rejected while the low word < a; b = 1 full range
+MAP_MINSTD_DOWN = 9  # libstdc++ two-division downscaling of minstd: a = scaling, b = past; a = 0 direct
+
+# Outputs generated beyond the last call a block needs, so rejections rarely need a second pass;
+# only worth it where outputs are expensive (the Mersenne Twister's init chain).
+MT_SLACK = 4
 
 MT_N = 624
 MT_M = 397
@@ -35,6 +60,19 @@ _PCG_INC = np.uint64(109)  # (54 << 1) | 1
 _SM_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _SM_M1 = np.uint64(0xBF58476D1CE4E5B9)
 _SM_M2 = np.uint64(0x94D049BB133111EB)
+_INV_2_31 = 1.0 / 2147483648.0
+
+
+def _genrand_state(seed):
+    mt = np.empty(MT_N, np.uint32)
+    mt[0] = seed
+    for i in range(1, MT_N):
+        mt[i] = (1812433253 * (int(mt[i - 1]) ^ (int(mt[i - 1]) >> 30)) + i) & 0xFFFFFFFF
+    return mt
+
+
+# CPython's init_by_array starts from init_genrand(19650218), the same for every seed.
+CPYTHON_BASE = _genrand_state(19650218)
 
 
 @njit(inline="always")
@@ -51,10 +89,12 @@ def _mt_chain(x, i):
 
 
 @njit(inline="always")
-def _mt_out(a, b, c):
-    # Output from init words mt[k], mt[k+1], mt[k+397] (valid while k + 397 < 624).
+def _mt_out(a, b, c, legacy):
+    # Output from words mt[k], mt[k+1], mt[k+397] (valid while k + 397 < 624). PHP <= 7.0 took
+    # the twist's odd bit from mt[k] instead of mt[k+1].
     y = U32(U32(a & U32(0x80000000)) | U32(b & U32(0x7FFFFFFF)))
-    mag = U32(0x9908B0DF) if (y & U32(1)) else U32(0)
+    odd = U32(a & U32(1)) if legacy else U32(b & U32(1))
+    mag = U32(0x9908B0DF) if odd else U32(0)
     return _temper(U32(U32(c ^ U32(y >> U32(1))) ^ mag))
 
 
@@ -86,38 +126,138 @@ def _rotl32(x, k):
 
 
 @njit(inline="always")
-def _init(fam, sl, st32, st64):
+def _cdiv(a, b):
+    # C's integer division (truncates toward zero) for b > 0.
+    return a // b if a >= 0 else -((-a) // b)
+
+
+@njit(inline="always")
+def _cpython_step1(st32, cur, word, i, add):
+    # mt[i] = (word ^ ((mt[i-1] ^ (mt[i-1] >> 30)) * 1664525)) + key + j, word = init_genrand's mt[i].
+    for l in range(LANES):
+        p = cur[l]
+        v = U32(U32(word ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1664525))) + add[l])
+        cur[l] = v
+        st32[i, l] = v
+
+
+@njit(inline="always")
+def _cpython_pass2(st32, prev, start, stop, store):
+    for i in range(start, stop):
+        if store:
+            for l in range(LANES):
+                p = prev[l]
+                v = U32(U32(st32[i, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1566083941))) - U32(i))
+                prev[l] = v
+                st32[i, l] = v
+        else:
+            for l in range(LANES):
+                p = prev[l]
+                prev[l] = U32(U32(st32[i, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1566083941))) - U32(i))
+
+
+@njit
+def _cpython_init(sl, st32, base, top):
+    """init_by_array of every lane's key (the seed's 32-bit words, one or two) into st32.
+
+    With ``top`` <= 227 only the words outputs 0..top-1 read are kept from the second pass
+    (mt[0], mt[1], mt[2..top], mt[397..396+top]); otherwise all 624.
+    """
+    add_even = np.empty(LANES, np.uint32)  # key word j = 0, plus j
+    add_odd = np.empty(LANES, np.uint32)  # key word j = 1 (or 0 for a one-word key), plus j
+    for l in range(LANES):
+        s = sl[l]
+        add_even[l] = U32(s & MASK32)
+        add_odd[l] = U32(U32(s >> U64(32)) + U32(1)) if s >> U64(32) else add_even[l]
+    cur = np.empty(LANES, np.uint32)
+    for l in range(LANES):
+        st32[0, l] = base[0]
+        cur[l] = base[0]
+    # First pass, 624 steps: i = 1..623 (step t = i - 1 takes key word t % len(key)), then
+    # mt[0] = mt[623] and step 623 again at i = 1. The running word stays in ``cur``.
+    for i in range(1, MT_N - 1, 2):
+        _cpython_step1(st32, cur, base[i], i, add_even)
+        _cpython_step1(st32, cur, base[i + 1], i + 1, add_odd)
+    _cpython_step1(st32, cur, base[MT_N - 1], MT_N - 1, add_even)
+    for l in range(LANES):
+        st32[0, l] = cur[l]
+        p = cur[l]
+        st32[1, l] = U32(U32(st32[1, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1664525))) + add_odd[l])
+    # Second pass, 623 steps: i = 2..623, then mt[0] = mt[623] and i = 1; the running word stays in
+    # ``prev`` and only words an output reads are stored.
+    prev = np.empty(LANES, np.uint32)
+    for l in range(LANES):
+        prev[l] = st32[1, l]
+    if True:
+        _cpython_pass2(st32, prev, 2, MT_N, True)
+    else:
+        _cpython_pass2(st32, prev, 2, top + 1, True)
+        _cpython_pass2(st32, prev, top + 1, MT_M, False)
+        _cpython_pass2(st32, prev, MT_M, MT_M + top, True)
+        _cpython_pass2(st32, prev, MT_M + top, MT_N - 1, False)
+        _cpython_pass2(st32, prev, MT_N - 1, MT_N, True)
+    for l in range(LANES):
+        p = st32[MT_N - 1, l]
+        st32[1, l] = U32(U32(st32[1, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1566083941))) - U32(1))
+        st32[0, l] = U32(0x80000000)
+
+
+@njit(inline="always")
+def _glibc_seed(sl, st32):
+    """srand(seed): the 31 words of glibc's TYPE_3 state (16807 LCG by Schrage on int32)."""
+    for l in range(LANES):
+        s = np.int64(sl[l] & MASK32)
+        if s == 0:
+            s = np.int64(1)
+        word = s - np.int64(1 << 32) if s >= np.int64(1 << 31) else s
+        st32[0, l] = U32(np.uint64(word) & MASK32)
+        for i in range(1, 31):
+            hi = _cdiv(word, np.int64(127773))
+            lo = word - hi * np.int64(127773)
+            word = np.int64(16807) * lo - np.int64(2836) * hi
+            if word < 0:
+                word += np.int64(2147483647)
+            st32[i, l] = U32(word)
+
+
+@njit(inline="always")
+def _init(gen, sl, st32, st64, base, top):
     """Seed every lane's state (st32 rows are 32-bit words, st64 rows 64-bit words)."""
-    if fam == MT19937:
+    if gen == MT19937 or gen == MT_PHP_LEGACY:
+        cur = np.empty(LANES, np.uint32)
         for l in range(LANES):
-            st32[0, l] = sl[l]
+            cur[l] = U32(sl[l] & MASK32)
+            st32[0, l] = cur[l]
         for i in range(1, MT_N):
             for l in range(LANES):
-                st32[i, l] = _mt_chain(st32[i - 1, l], i)
-    elif fam == JAVA_RANDOM:
+                cur[l] = _mt_chain(cur[l], i)
+                st32[i, l] = cur[l]
+    elif gen == MT_CPYTHON:
+        _cpython_init(sl, st32, base, top)
+    elif gen == JAVA_RANDOM:
         for l in range(LANES):
-            st64[0, l] = U64(U64(sl[l]) ^ _JAVA_MULT) & _JAVA_MASK
-    elif fam == MINSTD_RAND or fam == MINSTD_RAND0:
+            st64[0, l] = U64(sl[l] ^ _JAVA_MULT) & _JAVA_MASK
+    elif gen == MINSTD_RAND or gen == MINSTD_RAND0:
         for l in range(LANES):
-            s = U64(sl[l]) % _MINSTD_M
+            s = U64(sl[l] & MASK32) % _MINSTD_M
             st64[0, l] = s if s != U64(0) else U64(1)
-    elif fam == XORSHIFT32:
+    elif gen == XORSHIFT32:
         for l in range(LANES):
-            st32[0, l] = sl[l]
-    elif fam == XORSHIFT128:
+            st32[0, l] = U32(sl[l] & MASK32)
+    elif gen == XORSHIFT128:
         for l in range(LANES):
-            st32[0, l] = sl[l]
+            st32[0, l] = U32(sl[l] & MASK32)
             st32[1, l] = U32(362436069)
             st32[2, l] = U32(521288629)
             st32[3, l] = U32(88675123)
-    elif fam == PCG32:
+    elif gen == PCG32:
         for l in range(LANES):
             s = U64(U64(U64(0) * _PCG_MULT) + _PCG_INC)
-            s = U64(s + U64(sl[l]))
+            s = U64(s + U64(sl[l] & MASK32))
             st64[0, l] = U64(U64(s * _PCG_MULT) + _PCG_INC)
-    elif fam == XOSHIRO128PP:
+    elif gen == XOSHIRO128PP:
         for l in range(LANES):
-            x, a = _splitmix(U64(sl[l]))
+            x, a = _splitmix(U64(sl[l] & MASK32))
             x, b = _splitmix(x)
             st32[0, l] = U32(a & MASK32)
             st32[1, l] = U32(a >> U64(32))
@@ -126,41 +266,43 @@ def _init(fam, sl, st32, st64):
 
 
 @njit
-def _mt_twist(st32):
+def _mt_twist(st32, legacy):
     for i in range(MT_N):
         j = i + 1 if i + 1 < MT_N else 0
         k = i + MT_M if i + MT_M < MT_N else i + MT_M - MT_N
         for l in range(LANES):
-            y = U32(U32(st32[i, l] & U32(0x80000000)) | U32(st32[j, l] & U32(0x7FFFFFFF)))
-            mag = U32(0x9908B0DF) if (y & U32(1)) else U32(0)
+            u = st32[i, l]
+            y = U32(U32(u & U32(0x80000000)) | U32(st32[j, l] & U32(0x7FFFFFFF)))
+            odd = U32(u & U32(1)) if legacy else U32(st32[j, l] & U32(1))
+            mag = U32(0x9908B0DF) if odd else U32(0)
             st32[i, l] = U32(U32(st32[k, l] ^ U32(y >> U32(1))) ^ mag)
 
 
 @njit(inline="always")
-def _next(fam, st32, st64, index, out):
+def _next(gen, st32, st64, index, out):
     """Advance every lane by one output; ``index`` is the output number being produced."""
-    if fam == MT19937:
+    if gen == MT19937 or gen == MT_CPYTHON or gen == MT_PHP_LEGACY:
         k = index % MT_N
         if k == 0:
-            _mt_twist(st32)
+            _mt_twist(st32, gen == MT_PHP_LEGACY)
         for l in range(LANES):
             out[l] = _temper(st32[k, l])
-    elif fam == JAVA_RANDOM:
+    elif gen == JAVA_RANDOM:
         for l in range(LANES):
             s = U64(U64(U64(st64[0, l] * _JAVA_MULT) + _JAVA_ADD) & _JAVA_MASK)
             st64[0, l] = s
             out[l] = U32(U64(s >> U64(16)) & MASK32)
-    elif fam == MINSTD_RAND:
+    elif gen == MINSTD_RAND:
         for l in range(LANES):
             s = _minstd_step(st64[0, l], U64(48271))
             st64[0, l] = s
             out[l] = U32(s)
-    elif fam == MINSTD_RAND0:
+    elif gen == MINSTD_RAND0:
         for l in range(LANES):
             s = _minstd_step(st64[0, l], U64(16807))
             st64[0, l] = s
             out[l] = U32(s)
-    elif fam == XORSHIFT32:
+    elif gen == XORSHIFT32:
         for l in range(LANES):
             s = st32[0, l]
             s = U32(s ^ U32(s << U32(13)))
@@ -168,7 +310,7 @@ def _next(fam, st32, st64, index, out):
             s = U32(s ^ U32(s << U32(5)))
             st32[0, l] = s
             out[l] = s
-    elif fam == XORSHIFT128:
+    elif gen == XORSHIFT128:
         for l in range(LANES):
             x = st32[0, l]
             t = U32(x ^ U32(x << U32(11)))
@@ -179,12 +321,12 @@ def _next(fam, st32, st64, index, out):
             w = U32(U32(w ^ U32(w >> U32(19))) ^ U32(t ^ U32(t >> U32(8))))
             st32[3, l] = w
             out[l] = w
-    elif fam == PCG32:
+    elif gen == PCG32:
         for l in range(LANES):
             old = st64[0, l]
             st64[0, l] = U64(U64(old * _PCG_MULT) + _PCG_INC)
             out[l] = _pcg_output(old)
-    elif fam == XOSHIRO128PP:
+    elif gen == XOSHIRO128PP:
         for l in range(LANES):
             s0 = st32[0, l]
             s1 = st32[1, l]
@@ -217,15 +359,44 @@ def _mt_need_map(uidx):
     return need, rows
 
 
+def glibc_coefficients(n_outputs):
+    """(n_outputs, 31) uint32: rand() call k is (coef[k] . r mod 2^32) >> 1, r the 31 seeded words.
+
+    glibc's TYPE_3 sequence is r[i] = r[i-31] for 31 <= i <= 33 and r[i] = r[i-31] + r[i-3] for
+    i >= 34 (mod 2^32), and srand discards 310 values, so call k returns r[k + 344] >> 1: a fixed
+    linear map of the seeded words, with no discards to run per seed.
+    """
+    total = 344 + max(int(n_outputs), 0)
+    c = np.zeros((max(total, 31), 31), dtype=np.uint64)
+    c[np.arange(31), np.arange(31)] = 1
+    for i in range(31, total):
+        c[i] = c[i - 31] if i <= 33 else (c[i - 31] + c[i - 3]) & 0xFFFFFFFF
+    return np.ascontiguousarray(c[344:total].astype(np.uint32))
+
+
+NO_COEF = np.zeros((0, 31), dtype=np.uint32)
+
+
 @njit(inline="always")
-def _block_outputs(fam, sl, uidx, res, st32, st64, out, need, cap):
+def _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base):
     """Fill res[k, lane] with the raw output number uidx[k] (sorted, unique) of each lane."""
     if uidx.size == 0:
         return
-    if fam == MT19937 and uidx[-1] < MT_STATELESS_LIMIT:
+    if gen == GLIBC:
+        _glibc_seed(sl, st32)
+        for t in range(uidx.size):
+            row = coef[uidx[t]]
+            for l in range(LANES):
+                acc = U32(0)
+                for j in range(31):
+                    acc = U32(acc + U32(row[j] * st32[j, l]))
+                res[t, l] = U32(acc >> U32(1))
+        return
+    if (gen == MT19937 or gen == MT_PHP_LEGACY) and uidx[-1] < MT_STATELESS_LIMIT:
         # php_mt_seed's trick: outputs < 227 need only init words, no array, no twist.
+        legacy = gen == MT_PHP_LEGACY
         for l in range(LANES):
-            out[l] = sl[l]
+            out[l] = U32(sl[l] & MASK32)
         if need[0] >= 0:
             for l in range(LANES):
                 cap[need[0], l] = out[l]
@@ -240,12 +411,18 @@ def _block_outputs(fam, sl, uidx, res, st32, st64, out, need, cap):
             k = uidx[t]
             ra, rb, rc = need[k], need[k + 1], need[k + MT_M]
             for l in range(LANES):
-                res[t, l] = _mt_out(cap[ra, l], cap[rb, l], cap[rc, l])
+                res[t, l] = _mt_out(cap[ra, l], cap[rb, l], cap[rc, l], legacy)
         return
-    _init(fam, sl, st32, st64)
+    _init(gen, sl, st32, st64, base, uidx[-1] + 1)
+    if gen == MT_CPYTHON and uidx[-1] < MT_STATELESS_LIMIT:
+        for t in range(uidx.size):
+            k = uidx[t]
+            for l in range(LANES):
+                res[t, l] = _mt_out(st32[k, l], st32[k + 1, l], st32[k + MT_M, l], False)
+        return
     t = 0
     for i in range(uidx[-1] + 1):
-        _next(fam, st32, st64, i, out)
+        _next(gen, st32, st64, i, out)
         if uidx[t] == i:
             for l in range(LANES):
                 res[t, l] = out[l]
@@ -265,34 +442,204 @@ def _residue(a, inv, modi):
 
 
 @njit(inline="always")
+def _value(mp, raw, modi, inv, a, b):
+    """The draw one raw output makes under mapping ``mp``, or -1 when the runtime rejects it."""
+    if mp == MAP_MOD:
+        return _residue(raw, inv, modi)
+    if mp == MAP_JAVA_INT:
+        r = np.int64(raw >> U32(1))
+        if a:
+            return (modi * r) >> np.int64(31)
+        v = _residue(r, inv, modi)
+        return v if r - v + (modi - 1) < np.int64(1 << 31) else np.int64(-1)
+    if mp == MAP_TOPBITS:
+        return np.int64(raw >> U32(a))
+    if mp == MAP_RANDBELOW:
+        r = np.int64(raw >> U32(a))
+        return r if r < modi else np.int64(-1)
+    if mp == MAP_MASKED:
+        v = np.int64(raw & U32(a))
+        return v if v < modi else np.int64(-1)
+    if mp == MAP_PHP_RANGE:
+        if b == 2:
+            return np.int64(raw)
+        if b == 1:
+            return np.int64(raw) & (modi - 1)
+        return _residue(raw, inv, modi) if np.int64(raw) <= a else np.int64(-1)
+    if mp == MAP_PHP_SCALE:
+        return np.int64(np.float64(modi) * (np.float64(raw >> U32(1)) * _INV_2_31))
+    if mp == MAP_SHR1_MOD:
+        return _residue(raw >> U32(1), inv, modi)
+    if mp == MAP_LEMIRE:
+        if b:
+            return np.int64(raw)
+        product = U64(U64(raw) * U64(modi))
+        if np.int64(product & MASK32) < a:
+            return np.int64(-1)
+        return np.int64(product >> U64(32))
+    # MAP_MINSTD_DOWN
+    ret = np.int64(raw) - 1
+    if a == 0:
+        return ret
+    return ret // a if ret < b else np.int64(-1)
+
+
+@njit(inline="always")
 def _lanes(seeds, start, lo, count, sl):
     if seeds.size:
         for l in range(LANES):
-            sl[l] = seeds[lo + l] if l < count else U32(0)
+            sl[l] = seeds[lo + l] if l < count else U64(0)
     else:
-        base = U32(start + lo)
+        first = U64(start + U64(lo))
         for l in range(LANES):
-            sl[l] = U32(base + U32(l))
+            sl[l] = U64(first + U64(l))
+
+
+@njit(inline="always")
+def _walk(mp, res, n_out, cidx, vals, modi, inv, a, b, lane):
+    """Draws at call indices cidx of one lane from its raw outputs res[0..n_out); False if too few."""
+    pos = 0
+    t = 0
+    call = 0
+    last = cidx[cidx.size - 1]
+    while call <= last:
+        v = np.int64(-1)
+        while v < 0:
+            if pos >= n_out:
+                return False
+            v = _value(mp, res[pos, lane], modi, inv, a, b)
+            pos += 1
+        if cidx[t] == call:
+            vals[t, lane] = v
+            t += 1
+        call += 1
+    return True
+
+
+@njit(inline="always")
+def _map_rows(mp, res, rows, vals, modi, inv, a, b):
+    """vals[t, lane] = the draw output res[rows[t], lane] makes (the mapping chosen outside the loops)."""
+    if mp == MAP_MOD:
+        for t in range(rows.size):
+            k = rows[t]
+            for l in range(LANES):
+                vals[t, l] = _residue(res[k, l], inv, modi)
+    elif mp == MAP_SHR1_MOD:
+        for t in range(rows.size):
+            k = rows[t]
+            for l in range(LANES):
+                vals[t, l] = _residue(res[k, l] >> U32(1), inv, modi)
+    elif mp == MAP_JAVA_INT:
+        for t in range(rows.size):
+            k = rows[t]
+            for l in range(LANES):
+                vals[t, l] = _value(MAP_JAVA_INT, res[k, l], modi, inv, a, b)
+    else:
+        for t in range(rows.size):
+            k = rows[t]
+            for l in range(LANES):
+                vals[t, l] = _value(mp, res[k, l], modi, inv, a, b)
+
+
+@njit(inline="always")
+def _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
+    """Draws of outputs 0..cidx[-1] as if no output were rejected, kept at rows cidx into vals;
+    True when some output was rejected (then the draws are wrong and the block must walk)."""
+    bad = False
+    t = 0
+    for k in range(cidx[cidx.size - 1] + 1):
+        if cidx[t] == k:
+            for l in range(LANES):
+                v = _value(mp, res[k, l], modi, inv, a, b)
+                vals[t, l] = v
+                bad |= v < 0
+            t += 1
+        else:
+            for l in range(LANES):
+                bad |= _value(mp, res[k, l], modi, inv, a, b) < 0
+    return bad
+
+
+@njit
+def _walk_block(call, sl, cidx, vals, st64, out, coef, base, res):
+    """Exact draws of a block in which some seed rejected: each seed's outputs walked in order."""
+    gen, mp, modi, a, b = call[0], call[1], call[2], call[3], call[4]
+    inv = 1.0 / np.float64(modi)
+    n_out = res.shape[0]
+    while True:
+        done = True
+        for l in range(LANES):
+            if not _walk(mp, res, n_out, cidx, vals, modi, inv, a, b, l):
+                done = False
+        if done:
+            return
+        # A seed rejected more outputs than were generated: generate twice as many and walk again.
+        n_out *= 2
+        uidx = np.arange(n_out)
+        res = np.empty((n_out, LANES), np.uint32)
+        st32 = np.empty((MT_N, LANES), np.uint32)
+        if (gen == MT19937 or gen == MT_PHP_LEGACY) and n_out <= MT_STATELESS_LIMIT:
+            need, rows = _mt_need_map(uidx)
+        else:
+            need, rows = np.empty(0, np.int64), 0
+        cap = np.empty((max(rows, 1), LANES), np.uint32)
+        _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base)
+
+
+@njit(inline="always")
+def _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows):
+    """Fill vals[t, lane] with the draw of call cidx[t] (sorted, unique) of each lane.
+
+    ``uidx`` is cidx itself for a mapping that never rejects, else arange(len(res)) (see
+    outputs_needed); ``rows`` is arange(len(cidx)) for the first case.
+    """
+    gen, mp, modi, a, b, rejects = call[0], call[1], call[2], call[3], call[4], call[5]
+    inv = 1.0 / np.float64(modi)
+    _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base)
+    if not rejects:
+        _map_rows(mp, res, rows, vals, modi, inv, a, b)
+    elif _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
+        # Some seed of the block rejected an output before its last call: walk every seed.
+        _walk_block(call, sl, cidx, vals, st64, out, coef, base, res)
+    # Otherwise call c is output c for every seed of the block, as _map_prefix assumed.
+
+
+def outputs_needed(call, cidx):
+    """The raw output indices a block generates first for these call indices."""
+    if not call[5]:
+        return np.asarray(cidx, dtype=np.int64)
+    slack = MT_SLACK if call[0] in (MT19937, MT_CPYTHON, MT_PHP_LEGACY) else 0
+    return np.arange(int(cidx[-1]) + 1 + slack, dtype=np.int64) if len(cidx) else np.empty(0, np.int64)
+
+
+@njit(inline="always")
+def _buffers(gen, uidx, ncidx):
+    nwords = MT_N if gen in (MT19937, MT_CPYTHON, MT_PHP_LEGACY, GLIBC) else 4
+    if uidx.size and (gen == MT19937 or gen == MT_PHP_LEGACY) and uidx[-1] < MT_STATELESS_LIMIT:
+        need, rows = _mt_need_map(uidx)
+    else:
+        need, rows = np.empty(0, np.int64), 0
+    return nwords, need, rows
 
 
 @njit(parallel=True, cache=True)
-def count_matches(fam, start, n, seeds, uidx, tpos, tval, tslot, nslots, mod):
+def count_matches(call, start, n, seeds, cidx, uidx, tpos, tval, tslot, nslots, coef, base):
     """Per seed and slot, how many targets match: counts[seed, slot] (uint16).
 
-    Seeds are ``seeds`` when it is non-empty, else the range [start, start + n).
-    Target t compares output number uidx[tpos[t]] % mod with tval[t] and adds to slot tslot[t].
+    Seeds are ``seeds`` when it is non-empty, else the range [start, start + n). Target t
+    compares the draw of call number cidx[tpos[t]] with tval[t] and adds to slot tslot[t];
+    ``uidx`` are the outputs a block generates first (``_outputs_needed``).
     """
     if seeds.size:
         n = seeds.size
     counts = np.zeros((n, nslots), np.uint16)
     nblk = (n + LANES - 1) // LANES
-    inv = 1.0 / np.float64(mod)
-    modi = np.int64(mod)
-    need, rows = _mt_need_map(uidx)
-    nwords = MT_N if fam == MT19937 else 4
+    nwords, need, rows = _buffers(call[0], uidx, cidx.size)
+    rows_ = np.arange(cidx.size)
     for g in prange((nblk + GROUP - 1) // GROUP):
-        sl = np.empty(LANES, np.uint32)
+        sl = np.empty(LANES, np.uint64)
         res = np.empty((max(uidx.size, 1), LANES), np.uint32)
+        vals = np.empty((max(cidx.size, 1), LANES), np.int64)
         st32 = np.empty((nwords, LANES), np.uint32)
         st64 = np.empty((1, LANES), np.uint64)
         out = np.empty(LANES, np.uint32)
@@ -302,14 +649,14 @@ def count_matches(fam, start, n, seeds, uidx, tpos, tval, tslot, nslots, mod):
             lo = b * LANES
             count = min(LANES, n - lo)
             _lanes(seeds, start, lo, count, sl)
-            _block_outputs(fam, sl, uidx, res, st32, st64, out, need, cap)
+            _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows_)
             acc[:] = 0
             for t in range(tpos.size):
                 p = tpos[t]
                 d = tval[t]
                 s = tslot[t]
                 for l in range(LANES):
-                    acc[s, l] += U32(_residue(res[p, l], inv, modi) == d)
+                    acc[s, l] += U32(vals[p, l] == d)
             for l in range(count):
                 for s in range(nslots):
                     counts[lo + l, s] = acc[s, l]
@@ -317,19 +664,18 @@ def count_matches(fam, start, n, seeds, uidx, tpos, tval, tslot, nslots, mod):
 
 
 @njit(parallel=True, cache=True)
-def any_match(fam, start, n, seeds, uidx, tpos, tval, mod):
+def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     """Stage-1 filter: 1 where any target matches, else 0 (uint8 per seed)."""
     if seeds.size:
         n = seeds.size
     hit = np.zeros(n, np.uint8)
     nblk = (n + LANES - 1) // LANES
-    inv = 1.0 / np.float64(mod)
-    modi = np.int64(mod)
-    need, rows = _mt_need_map(uidx)
-    nwords = MT_N if fam == MT19937 else 4
+    nwords, need, rows = _buffers(call[0], uidx, cidx.size)
+    rows_ = np.arange(cidx.size)
     for g in prange((nblk + GROUP - 1) // GROUP):
-        sl = np.empty(LANES, np.uint32)
+        sl = np.empty(LANES, np.uint64)
         res = np.empty((max(uidx.size, 1), LANES), np.uint32)
+        vals = np.empty((max(cidx.size, 1), LANES), np.int64)
         st32 = np.empty((nwords, LANES), np.uint32)
         st64 = np.empty((1, LANES), np.uint64)
         out = np.empty(LANES, np.uint32)
@@ -339,13 +685,13 @@ def any_match(fam, start, n, seeds, uidx, tpos, tval, mod):
             lo = b * LANES
             count = min(LANES, n - lo)
             _lanes(seeds, start, lo, count, sl)
-            _block_outputs(fam, sl, uidx, res, st32, st64, out, need, cap)
+            _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows_)
             h[:] = 0
             for t in range(tpos.size):
                 p = tpos[t]
                 d = tval[t]
                 for l in range(LANES):
-                    h[l] = U32(h[l] | U32(_residue(res[p, l], inv, modi) == d))
+                    h[l] = U32(h[l] | U32(vals[p, l] == d))
             for l in range(count):
                 hit[lo + l] = np.uint8(h[l])
     return hit
@@ -353,7 +699,7 @@ def any_match(fam, start, n, seeds, uidx, tpos, tval, mod):
 
 @njit(parallel=True, cache=True)
 def compact(hit, start):
-    """Seeds start + i (uint32) of the non-zero ``hit`` entries, in order: a parallel np.nonzero."""
+    """Seeds start + i (uint64) of the non-zero ``hit`` entries, in order: a parallel np.nonzero."""
     n = hit.size
     parts = max(1, min(256, n // 65536))
     step = (n + parts - 1) // parts
@@ -366,31 +712,53 @@ def compact(hit, start):
     offsets = np.zeros(parts + 1, np.int64)
     for p in range(parts):
         offsets[p + 1] = offsets[p] + counts[p]
-    out = np.empty(offsets[parts], np.uint32)
+    out = np.empty(offsets[parts], np.uint64)
     for p in prange(parts):
         j = offsets[p]
         for i in range(p * step, min(n, (p + 1) * step)):
             if hit[i] != 0:
-                out[j] = U32(start + i)
+                out[j] = U64(start + U64(i))
                 j += 1
     return out
 
 
 @njit(parallel=True, cache=True)
-def outputs_at(fam, seeds, uidx, mod):
-    """Outputs of every seed at the sorted, unique output numbers uidx: (n, len(uidx)) int64.
+def calls_at(call, seeds, cidx, uidx, coef, base):
+    """Draws of every seed at the sorted, unique call indices cidx: (n, len(cidx)) int64."""
+    n = seeds.size
+    result = np.empty((n, cidx.size), np.int64)
+    nblk = (n + LANES - 1) // LANES
+    nwords, need, rows = _buffers(call[0], uidx, cidx.size)
+    rows_ = np.arange(cidx.size)
+    for g in prange((nblk + GROUP - 1) // GROUP):
+        sl = np.empty(LANES, np.uint64)
+        res = np.empty((max(uidx.size, 1), LANES), np.uint32)
+        vals = np.empty((max(cidx.size, 1), LANES), np.int64)
+        st32 = np.empty((nwords, LANES), np.uint32)
+        st64 = np.empty((1, LANES), np.uint64)
+        out = np.empty(LANES, np.uint32)
+        cap = np.empty((max(rows, 1), LANES), np.uint32)
+        for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
+            lo = b * LANES
+            count = min(LANES, n - lo)
+            _lanes(seeds, U64(0), lo, count, sl)
+            if cidx.size:
+                _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows_)
+            for l in range(count):
+                for k in range(cidx.size):
+                    result[lo + l, k] = vals[k, l]
+    return result
 
-    With ``mod`` 0 the raw 32-bit outputs, else the draws ``output % mod``.
-    """
+
+@njit(parallel=True, cache=True)
+def raw_at(gen, seeds, uidx, coef, base):
+    """Raw outputs of every seed at the sorted, unique output numbers uidx: (n, len(uidx)) int64."""
     n = seeds.size
     result = np.empty((n, uidx.size), np.int64)
     nblk = (n + LANES - 1) // LANES
-    need, rows = _mt_need_map(uidx)
-    nwords = MT_N if fam == MT19937 else 4
-    inv = 1.0 / np.float64(mod) if mod else 0.0
-    modi = np.int64(mod)
+    nwords, need, rows = _buffers(gen, uidx, uidx.size)
     for g in prange((nblk + GROUP - 1) // GROUP):
-        sl = np.empty(LANES, np.uint32)
+        sl = np.empty(LANES, np.uint64)
         res = np.empty((max(uidx.size, 1), LANES), np.uint32)
         st32 = np.empty((nwords, LANES), np.uint32)
         st64 = np.empty((1, LANES), np.uint64)
@@ -399,13 +767,9 @@ def outputs_at(fam, seeds, uidx, mod):
         for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
             lo = b * LANES
             count = min(LANES, n - lo)
-            _lanes(seeds, 0, lo, count, sl)
-            _block_outputs(fam, sl, uidx, res, st32, st64, out, need, cap)
+            _lanes(seeds, U64(0), lo, count, sl)
+            _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base)
             for l in range(count):
-                if modi:
-                    for k in range(uidx.size):
-                        result[lo + l, k] = _residue(res[k, l], inv, modi)
-                else:
-                    for k in range(uidx.size):
-                        result[lo + l, k] = res[k, l]
+                for k in range(uidx.size):
+                    result[lo + l, k] = res[k, l]
     return result

@@ -2,6 +2,7 @@
 
 from seedsift.jsonio import atomic_write_text, read_json, write_json
 from seedsift.provenance import agent_metadata, parent_run_id_of
+from seedsift.sieve import recover
 
 
 def _fmt_expected(x):
@@ -33,7 +34,7 @@ def planted_rank(truth, bidirectional_path):
     }
 
 
-def build(data, truth, sieve, bidirectional, scoring, comparison, predictions, evaluation):
+def build(data, truth, sieve, bidirectional, scoring, comparison, predictions, evaluation, recovered=None):
     """Collect the headline figures of every step into one dict (arguments are file paths)."""
     truth_doc = read_json(truth)
     evaluation_doc = read_json(evaluation)
@@ -42,6 +43,7 @@ def build(data, truth, sieve, bidirectional, scoring, comparison, predictions, e
         "data": read_json(data),
         "sieve": read_json(sieve),
         "planted": planted_rank(truth_doc, bidirectional),
+        "recovered": read_json(recovered) if recovered else None,
         "scoring": read_json(scoring),
         "training": read_json(comparison),
         "prediction": {k: pred.get(k) for k in ("status", "reason", "predictions", "confidence_scores",
@@ -66,12 +68,14 @@ def render(summary):
         f"Seed sieve: seeds [{s['seed_range'][0]}, {s['seed_range'][1]}), skips {s['skip_range'][0]}..{s['skip_range'][1]}, "
         f"window {s['window']} draws, pass = at least "
         f"{next(iter(s['families'].values()))['required_matches'] if s['families'] else '?'} matches.",
-        f"  {'family':<14}{'seeds':>14}{'forward':>11}{'(chance)':>12}{'bidir.':>9}{'(chance)':>12}{'M seeds/s':>11}",
     ]
+    width = max([14] + [len(p) + 1 for p in s["families"]])
+    lines.append(f"  {'call':<{width}}{'seeds':>14}{'forward':>11}{'(chance)':>12}{'bidir.':>9}{'(chance)':>12}"
+                 f"{'M seeds/s':>11}")
     for prng, f in sorted(s["families"].items()):
         rate = f"{f['seeds_per_s'] / 1e6:.1f}" if f["seeds_per_s"] else "-"
         lines.append(
-            f"  {prng:<14}{f['seeds_tested']:>14,}{f['forward_survivors']:>11,}{_fmt_expected(f['expected_false_forward']):>12}"
+            f"  {prng:<{width}}{f['seeds_tested']:>14,}{f['forward_survivors']:>11,}{_fmt_expected(f['expected_false_forward']):>12}"
             f"{f['bidirectional_survivors']:>9,}{_fmt_expected(f['expected_false_bidirectional']):>12}{rate:>11}"
         )
     lines.append(
@@ -90,6 +94,8 @@ def render(summary):
             )
         else:
             lines.append(f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: NOT among the survivors.")
+    if summary.get("recovered"):
+        lines += ["", *recover.render(summary["recovered"]).splitlines()]
     lines += ["", *render_scoring(summary["scoring"])]
     lines += ["", "Training (k-fold trials; test part never used to choose):",
               *("  " + ln for ln in render_comparison(summary["training"]).splitlines())]

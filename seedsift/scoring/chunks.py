@@ -16,7 +16,7 @@ import numpy as np
 
 from seedsift.errors import InputError
 from seedsift.jsonio import JsonArrayWriter, iter_records, write_json, write_json_array
-from seedsift.prng.families import FAMILIES
+from seedsift.prng import runtimes
 from seedsift.scoring import features
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,13 @@ def check_survivor(path, index, rec, need_sieve=True):
             raise InputError(path, f"record {index} field '{field}'", f"value {value!r} is not {kind.__name__}")
         if kind is int and value < 0:
             raise InputError(path, f"record {index} field '{field}'", f"value {value} is negative")
-    if rec["prng_type"] not in FAMILIES:
+    if rec["prng_type"] not in runtimes.RUNTIMES and rec["prng_type"] not in runtimes.families.FAMILIES:
         raise InputError(path, f"record {index} field 'prng_type'",
-                         f"value {rec['prng_type']!r} is not one of {sorted(FAMILIES)}")
-    if rec["seed"] >= 1 << 32:
-        raise InputError(path, f"record {index} field 'seed'", f"value {rec['seed']} is not a 32-bit seed")
+                         f"value {rec['prng_type']!r} is not one of {runtimes.names()}")
+    limit = runtimes.seed_limit(rec["prng_type"])
+    if rec["seed"] >= limit:
+        raise InputError(path, f"record {index} field 'seed'",
+                         f"value {rec['seed']} is outside the seed space [0, {limit}) of {rec['prng_type']}")
     if need_sieve:
         for field in SIEVE_FIELDS:
             value = rec.get(field)

@@ -1,7 +1,8 @@
-"""The two-stage seed sieve: which (family, seed, skip) hypotheses reproduce the draws.
+"""The two-stage seed sieve: which (runtime call, seed, skip) hypotheses reproduce the draws.
 
-A hypothesis is (family, seed, skip) with skip in [skip_min, skip_max]; history draw j is
-output ``burn + j * (skip + 1)``. The forward window is train draws
+A hypothesis is (call, seed, skip) with skip in [skip_min, skip_max]; history draw j is the
+call number ``burn + j * (skip + 1)`` (seedsift.prng.runtimes: a raw family's call is one
+output ``% mod``; a runtime's call may consume several outputs). The forward window is train draws
 [window_start, window_start + window); the reverse window is the last ``window`` train draws,
 checked under the same hypothesis. A window passes with at least ``required`` matches.
 
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seedsift.prng import kernels
-from seedsift.prng.families import family_id, output_index
+from seedsift.prng import kernels, runtimes
+from seedsift.prng.families import output_index
 from seedsift.stats import any_of, binom_sf
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def required_matches(threshold, window):
 
 @dataclass(frozen=True)
 class SieveSpec:
-    """Everything one family's sieve needs besides the seed range."""
+    """Everything one call's sieve needs besides the seed range (``train``: draws less low, in [0, mod))."""
 
     prng: str
     train: tuple
@@ -44,6 +45,13 @@ class SieveSpec:
     window_start: int
     window: int
     threshold: float
+
+    @property
+    def match_probability(self):
+        return runtimes.match_probability(self.prng, self.mod)
+
+    def kernel_args(self, cidx):
+        return runtimes.kernel_args(self.prng, self.mod, cidx)
 
     @property
     def required(self):
@@ -63,7 +71,7 @@ class SieveSpec:
         return np.arange(n - self.window, n, dtype=np.int64)
 
     def targets(self, stage1):
-        """(uidx, tpos, tval, tslot): sorted output numbers and what each target compares.
+        """(cidx, tpos, tval, tslot): sorted call numbers and what each target compares.
 
         Stage 1: the first ``window - required + 1`` forward draws of every skip, one slot.
         Stage 2: every forward (slot 2k) and reverse (slot 2k+1) draw of skip number k.
@@ -84,11 +92,13 @@ class SieveSpec:
     def expected_false(self, seeds_tested):
         """Expected survivors if the draws were uniform random: (forward, bidirectional).
 
-        Per skip a window passes with the binomial tail P[Bin(window, 1/mod) >= required];
-        skips are treated as independent tries (exact when window_start >= 1 keeps the
-        skips' output numbers apart, a slight over-estimate otherwise).
+        Per skip a window passes with the binomial tail P[Bin(window, q) >= required], q the
+        chance that one draw matches (``match_probability``: 1/mod for uniform draws, slightly
+        more for a call whose draws are not quite uniform, such as ``rand() % mod``); skips are
+        treated as independent tries (exact when window_start >= 1 keeps the skips' call numbers
+        apart, a slight over-estimate otherwise).
         """
-        p = binom_sf(self.required, self.window, 1.0 / self.mod)
+        p = binom_sf(self.required, self.window, self.match_probability)
         n_skips = self.skip_max - self.skip_min + 1
         return seeds_tested * any_of(p, n_skips), seeds_tested * any_of(p * p, n_skips)
 
@@ -126,12 +136,17 @@ def _select(seeds, counts, spec):
 
 def sieve_seeds(spec, seeds):
     """Run stage 2 directly on explicit seeds (used for verification and tests)."""
-    seeds = np.asarray(seeds, dtype=np.uint32)
-    fam = family_id(spec.prng)
-    uidx, tpos, tval, tslot = spec.targets(stage1=False)
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    cidx, tpos, tval, tslot = spec.targets(stage1=False)
+    call, cidx, uidx, coef, base = spec.kernel_args(cidx)
     nslots = 2 * spec.skips.size
-    counts = kernels.count_matches(fam, 0, 0, seeds, uidx, tpos, tval, tslot, nslots, np.uint64(spec.mod))
+    counts = kernels.count_matches(call, np.uint64(0), 0, seeds, cidx, uidx, tpos, tval, tslot, nslots, coef, base)
     return _select(seeds, counts, spec)
+
+
+def _chunk(call):
+    # Seeds per kernel call: the Mersenne Twister's seeds cost ~400-1,250 chain steps each.
+    return CHUNK // 8 if call[0] in (kernels.MT19937, kernels.MT_CPYTHON, kernels.MT_PHP_LEGACY, kernels.GLIBC) else CHUNK
 
 
 def sieve_range(spec, seed_start, seed_end, progress_every=5.0, label=""):
@@ -139,24 +154,25 @@ def sieve_range(spec, seed_start, seed_end, progress_every=5.0, label=""):
 
     Logs progress (share done, seeds/s, time left) at most every ``progress_every`` seconds.
     """
-    fam = family_id(spec.prng)
-    s1 = spec.targets(stage1=True)
-    s2 = spec.targets(stage1=False)
+    c1, p1, v1, _ = spec.targets(stage1=True)
+    s1 = spec.kernel_args(c1)
+    c2, p2, v2, slot2 = spec.targets(stage1=False)
+    s2 = spec.kernel_args(c2)
     nslots = 2 * spec.skips.size
-    mod = np.uint64(spec.mod)
-    empty = np.empty(0, dtype=np.uint32)
+    empty = np.empty(0, dtype=np.uint64)
     total = seed_end - seed_start
     records, stage1_pass = [], 0
     t0 = last = time.monotonic()
     done = 0
-    chunk = CHUNK if fam != kernels.MT19937 else CHUNK // 8
+    chunk = _chunk(s1[0])
     for lo in range(seed_start, seed_end, chunk):
         n = min(chunk, seed_end - lo)
-        hit = kernels.any_match(fam, lo, n, empty, s1[0], s1[1], s1[2], mod)
-        cand = kernels.compact(hit, lo)
+        hit = kernels.any_match(s1[0], np.uint64(lo), n, empty, s1[1], s1[2], p1, v1, s1[3], s1[4])
+        cand = kernels.compact(hit, np.uint64(lo))
         stage1_pass += cand.size
         if cand.size:
-            counts = kernels.count_matches(fam, 0, 0, cand, s2[0], s2[1], s2[2], s2[3], nslots, mod)
+            counts = kernels.count_matches(s2[0], np.uint64(0), 0, cand, s2[1], s2[2], p2, v2, slot2, nslots,
+                                           s2[3], s2[4])
             records.extend(_select(cand, counts, spec))
         done += n
         now = time.monotonic()

@@ -2,6 +2,7 @@
 
 import logging
 
+from seedsift.data.draws import read_history_part
 from seedsift.errors import InputError
 from seedsift.jsonio import read_json, write_json, write_json_array
 from seedsift.provenance import agent_metadata, parent_run_id_from
@@ -14,22 +15,6 @@ RECORD_FIELDS = (
     "seed", "prng_type", "skip", "burn", "window_start", "window", "forward_matches",
     "reverse_matches", "forward_match_rate", "reverse_match_rate", "bidirectional",
 )
-
-
-def read_history_part(path, mod, min_draws=0, why=""):
-    """A JSON array of draws written by Step 1, checked again (it may come from elsewhere).
-
-    ``min_draws`` is how many draws the caller needs; ``why`` says what for.
-    """
-    data = read_json(path, "draw history")
-    if not isinstance(data, list):
-        raise InputError(path, "top level", "expected a JSON array of draws")
-    for i, v in enumerate(data):
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < mod:
-            raise InputError(path, f"index {i}", f"value {v!r} is not an integer draw in [0, {mod})")
-    if len(data) < min_draws:
-        raise InputError(path, "", f"{len(data)} draws, fewer than the {min_draws} needed{' ' + why if why else ''}")
-    return data
 
 
 def min_train_draws(params):
@@ -53,7 +38,7 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
     ``parent`` is the draw-history summary whose run_id this shard descends from.
     """
     sv = params["sieve"]
-    train = read_history_part(train_path, params["mod"], *min_train_draws(params))
+    train = read_history_part(train_path, params["mod"], *min_train_draws(params), low=params.get("low", 0))
     spec = spec_of(prng, train, params)
     lo, hi = search.shard_bounds(sv["seed_start"], sv["seed_end"], sv["shards"], shard)
     log.info("%s shard %d: seeds [%d, %d), skips %d..%d, window %d needs %d matches",
@@ -89,7 +74,7 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
 
     The survivor files are plain record arrays; their agent_metadata lives in the summary.
     """
-    train = read_history_part(train_path, params["mod"], *min_train_draws(params))
+    train = read_history_part(train_path, params["mod"], *min_train_draws(params), low=params.get("low", 0))
     families, survivors = {}, []
     for path in shard_paths:
         data = _read_shard(path)

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from seedsift.prng import families, kernels
+from seedsift.prng import families, kernels, runtimes
 
 
 def first(name, seed, n):
@@ -67,16 +67,21 @@ def test_draws_at_follows_the_skip_convention():
 @pytest.mark.parametrize("name", sorted(families.FAMILIES))
 def test_outputs_kernel_equals_reference(name):
     rng = random.Random(name)
-    seeds = np.array([0, 1, 5489, (1 << 32) - 1] + [rng.randrange(1 << 32) for _ in range(70)], dtype=np.uint32)
+    seeds = np.array([0, 1, 5489, (1 << 32) - 1] + [rng.randrange(1 << 32) for _ in range(70)], dtype=np.uint64)
     # Both a short index set (MT's stateless path) and one crossing MT twists.
     for uidx in ([0, 1, 2, 100, 226], [0, 5, 227, 623, 624, 1500]):
         uidx = np.array(uidx, dtype=np.int64)
-        got = kernels.outputs_at(families.family_id(name), seeds, uidx, np.uint64(0))
+        got = kernels.raw_at(families.family_id(name), seeds, uidx, kernels.NO_COEF, kernels.CPYTHON_BASE)
         for row, seed in enumerate(seeds.tolist()):
             ref = first(name, seed, int(uidx[-1]) + 1)
             assert got[row].tolist() == [ref[i] for i in uidx], (name, seed)
-        draws = kernels.outputs_at(families.family_id(name), seeds, uidx, np.uint64(1000))
+        draws = kernels.calls_at(*_calls(name, 1000, uidx, seeds))
         assert np.array_equal(draws, got % 1000)
+
+
+def _calls(name, mod, cidx, seeds):
+    call, cidx, uidx, coef, base = runtimes.kernel_args(name, mod, cidx)
+    return call, seeds, cidx, uidx, coef, base
 
 
 @pytest.mark.parametrize("name", sorted(families.FAMILIES))
@@ -93,9 +98,10 @@ def test_match_kernel_equals_reference(name):
     draws = families.draws_at(name, start + 17, positions, skip, burn, mod)
     tval = np.array(draws, dtype=np.int64)
     tslot = np.array([0, 0, 0, 1, 1, 1], dtype=np.int64)
+    call, cidx, uidx, coef, base = runtimes.kernel_args(name, mod, idx)
     counts = kernels.count_matches(
-        families.family_id(name), start, n, np.empty(0, np.uint32), idx, np.arange(6, dtype=np.int64),
-        tval, tslot, 2, np.uint64(mod),
+        call, np.uint64(start), n, np.empty(0, np.uint64), cidx, uidx, np.arange(6, dtype=np.int64),
+        tval, tslot, 2, coef, base,
     )
     for i in range(n):
         ref = families.draws_at(name, start + i, positions, skip, burn, mod)

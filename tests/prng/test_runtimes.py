@@ -1,0 +1,111 @@
+"""Runtime calls: the reference against the real runtimes, the kernels against the reference."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+
+from seedsift.errors import ConfigError
+from seedsift.prng import kernels, runtimes
+from seedsift.prng.hypothesis import hypothesis_draws
+
+import real_runtimes
+
+# Bounds chosen so every rejection loop is hit often: 600 rejects ~41% of CPython's 10-bit draws,
+# 1024 is a power of two (Java's and PHP's other branch; CPython rejects half of its 11 bits), and
+# the large bounds reject about half (or a quarter) of all outputs.
+MODS = [1000, 600, 1024, 6, 2]
+LARGE = {"java.util.Random.nextInt": 1610612736, "glibc.rand": 1 << 31, "php.mt_rand.unbounded": 1 << 31,
+         "php.mt_rand.unbounded.legacy": 1 << 31}
+
+
+def _mods(name):
+    if name == "python.random.getrandbits":
+        return [2, 1024, 1 << 20, 1 << 32]
+    large = LARGE.get(name, (1 << 30) + 1)
+    return MODS + ([large] if large <= runtimes.mod_limit(name) else [])
+
+
+def _seed(rng, name):
+    limit = runtimes.seed_limit(name)
+    # Seeds above 2^32 where the runtime takes them (a Java long, a CPython int of two words).
+    return rng.randrange(limit) if rng.random() < 0.5 else rng.randrange(min(limit, 1 << 32))
+
+
+@pytest.mark.parametrize("name", sorted(real_runtimes.WRITERS))
+def test_reference_equals_the_real_runtime(name):
+    rng = random.Random(name)
+    requests = [(_seed(rng, name), rng.choice([0, 1, 17]), mod, 60) for mod in _mods(name) for _ in range(10)]
+    got = real_runtimes.WRITERS[name](requests)
+    for (seed, low, mod, n), row in zip(requests, got):
+        assert runtimes.draws(name, seed, n, mod, low) == row, (name, seed, low, mod)
+
+
+@pytest.mark.parametrize("name", sorted(runtimes.RUNTIMES))
+def test_kernel_equals_the_reference(name):
+    rng = random.Random(name + "k")
+    for mod in _mods(name):
+        seeds = np.array([0, 1, 5489] + [_seed(rng, name) for _ in range(90)], dtype=np.uint64)
+        # Call indices from the start (rejections shift every later call) and far out (long walks).
+        for cidx in ([0, 1, 2, 3], [0, 4, 9, 30], [2, 50, 230]):
+            draws = hypothesis_draws(name, seeds, np.array(cidx), 0, 0, mod)
+            for row, seed in enumerate(seeds.tolist()):
+                ref = runtimes.draws(name, seed, cidx[-1] + 1, mod)
+                assert draws[row].tolist() == [ref[c] for c in cidx], (name, mod, seed, cidx)
+
+
+def test_a_seed_that_rejects_more_than_the_slack_is_still_exact():
+    """Outputs are generated past the last call only for a few rejections; more need a second pass."""
+    name, mod = "python.random.randrange", (1 << 31) + 1  # rejects about half of all 32-bit draws
+    seeds = np.arange(256, dtype=np.uint64)
+    draws = hypothesis_draws(name, seeds, np.arange(40), 0, 0, mod)
+    for row in range(0, 256, 17):
+        assert draws[row].tolist() == runtimes.draws(name, row, 40, mod)
+
+
+def test_glibc_outputs_are_a_linear_map_of_the_seeded_words():
+    coef = kernels.glibc_coefficients(5)
+    gen = runtimes.GlibcRandom(12345)
+    # The seeded words, before the 310 discards (Schrage's 16807 steps; the seed is positive).
+    seeded = [12345]
+    w = 12345
+    for _ in range(30):
+        hi = w // 127773
+        w = 16807 * (w - hi * 127773) - 2836 * hi
+        w += 2147483647 if w < 0 else 0
+        seeded.append(w)
+    for k in range(5):
+        assert gen.next() == (int(np.dot(coef[k].astype(object), seeded)) & 0xFFFFFFFF) >> 1
+
+
+def test_names_seed_spaces_and_mods():
+    assert runtimes.check_name("php.mt_rand") == "php.mt_rand"
+    with pytest.raises(ConfigError, match="java.util.Random.nextInt"):
+        runtimes.check_name("java.util.random")
+    with pytest.raises(ConfigError, match="at most 2147483647 for java.util.Random.nextInt"):
+        runtimes.check_mod("java.util.Random.nextInt", 1 << 31)
+    with pytest.raises(ConfigError, match="at most 2147483648 for glibc.rand"):
+        runtimes.check_mod("glibc.rand", (1 << 31) + 1)
+    with pytest.raises(ConfigError, match="power of two"):
+        runtimes.check_mod("python.random.getrandbits", 1000)
+    assert runtimes.seed_limit("java.util.Random.nextInt") == 1 << 63
+    assert runtimes.seed_limit("numpy.random.RandomState.randint") == 1 << 32
+
+
+def test_match_probability_is_one_over_mod_for_rejection_loops_and_more_for_modulo_bias():
+    assert runtimes.match_probability("java.util.Random.nextInt", 1000) == pytest.approx(1e-3, rel=1e-12)
+    biased = runtimes.match_probability("glibc.rand", 3 << 29)  # 2^31 % (1.5 * 2^30): half the values twice as likely
+    assert biased == pytest.approx((2**29 * 2**2 + 2**30 * 1) / 2**62)
+    assert biased > 1 / (3 << 29)
+    # Exact sums over small ranges.
+    for lo, hi, m in [(0, 9, 3), (1, 10, 4), (1, 2147483646, 7)]:
+        if hi - lo < 100:
+            counts = np.bincount(np.arange(lo, hi + 1) % m, minlength=m)
+            assert runtimes._modulo_collision(lo, hi, m) == pytest.approx((counts**2).sum() / (hi - lo + 1) ** 2)
+
+
+def test_draws_of_an_os_random_seed_are_reproduced():
+    seed = int.from_bytes(os.urandom(8), "little")
+    got = real_runtimes.java_next_int([(seed, 0, 1000, 30)])[0]
+    assert runtimes.draws("java.util.Random.nextInt", seed, 30, 1000) == got
