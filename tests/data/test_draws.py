@@ -94,3 +94,13 @@ def test_split_parts():
     assert (s.n_train, s.n_holdout, s.n_test) == (72, 18, 10)
     train, holdout, test = s.parts(list(range(100)))
     assert train == list(range(72)) and holdout == list(range(72, 90)) and test == list(range(90, 100))
+
+
+def test_a_synthetic_history_can_plant_any_runtime_call():
+    from seedsift.data import synthetic
+    from seedsift.prng import runtimes
+
+    for name in ("php.mt_rand", "python.random.randrange", "java.util.Random.nextInt"):
+        draws, truth = synthetic.generate(name, 123456789, 2, 1, 30, 600, 0.0, 1, low=5)
+        assert draws == runtimes.hypothesis_draws(name, 123456789, range(30), 2, 1, 600, low=5)
+        assert truth["prng"] == name and truth["low"] == 5 and all(5 <= d < 605 for d in draws)
