@@ -284,32 +284,6 @@ def forward_matches(counts, path):
     _save(fig, path)
 
 
-def sieve_throughput(sieve_summary, path):
-    """Seeds tested per second of sieve time by each family (the shards' times added up, so the
-    rate of one job, whatever the number of jobs that ran at once), with the seeds and the time."""
-    families = sieve_summary.get("families") or {}
-    title = "Sieve throughput"
-    if not families:
-        return _notice(path, title, "No family was sieved.")
-    names = sorted(families)
-    rates = [(families[f]["seeds_per_s"] or 0.0) / 1e6 for f in names]
-    fig = Figure(figsize=(max(6.0, 1.6 * len(names) + 3), 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    x = np.arange(len(names))
-    ax.bar(x, rates, color=CHOSEN, width=0.6)
-    for i, f in enumerate(names):
-        fam = families[f]
-        ax.annotate(f"{fam['seeds_tested']:,} seeds\nin {fam['elapsed_s']:.2f} s\n({_count(fam['shards'], 'shard')})",
-                    (x[i], rates[i]), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
-    ax.set_xticks(x, names)
-    ax.set_ylabel("million seeds per second\n(seeds / time summed over the shard jobs)")
-    ax.set_ylim(0, max(rates + [1e-6]) * 1.35)
-    skips = sieve_summary["skip_range"][1] - sieve_summary["skip_range"][0] + 1
-    ax.set_title(f"Sieve throughput per family ({skips} skips per seed, window {sieve_summary['window']})", loc="left")
-    ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
-
-
 # -- prediction ----------------------------------------------------------------------------------
 def prediction_pool(predictions, path, top=TOP_NUMBERS):
     """Left: the pooled vote for the next draw (vote share and predictive probability of its
