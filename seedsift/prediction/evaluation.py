@@ -17,8 +17,9 @@ evidence alone (the same posterior with the chance rate as prior). On the same t
 on the steps where one hits and the other does not), the log score (the per-step difference of
 -ln P(actual), a seeded bootstrap interval of its mean and a sign-flip permutation test), and the
 rank of the planted hypothesis where it is known. Its verdict says "adds X nats/draw over ..." only
-when the paired test is significant at alpha; "does worse than ..." when the model is
-significantly worse; "adds nothing measurable" otherwise.
+when the paired test is significant at alpha and the mean difference is at least MIN_GAIN;
+"does worse than ..." when the model is worse by the same rule; "adds nothing measurable"
+otherwise.
 
 Each ranking's predictive distribution also says how many top-k hits it expects; the evaluation
 sets that next to the hits seen. The distribution is a model-based figure, not a calibrated one.
@@ -37,6 +38,9 @@ BOOTSTRAP = 10_000
 PERMUTATIONS = 20_000
 # Fewer paired test steps than this give no lift verdict.
 MIN_LIFT_STEPS = 5
+# A mean log-score difference below this (nats per draw: 1% in likelihood) is not counted as a
+# lift or a loss, however consistent: on random draws the rankings differ by less.
+MIN_GAIN = 0.01
 INTERVAL = 1.0 - ALPHA
 METHODS = {
     "model": ("predictions", "pool", "probability_other_numbers"),
@@ -189,22 +193,31 @@ def paired(model, other, name, seed, subject="the model"):
     lo, hi = out["interval"]
     figures = (f"{_fmt(out['log_score_gain'])} nats/draw, {INTERVAL:.0%} interval [{lo:+.3g}, {hi:+.3g}], "
                f"paired sign-flip p = {out['p_value']:.2g}; top-k hits {sum(a)} vs {sum(b)}")
-    if out["p_value"] < ALPHA and out["log_score_gain"] > 0:
+    if out["p_value"] < ALPHA and out["log_score_gain"] >= MIN_GAIN:
         out["verdict"] = "adds"
         out["line"] = f"{subject} adds {out['log_score_gain']:.3g} nats/draw over {target} ({figures})"
-    elif out["p_value"] < ALPHA and out["log_score_gain"] < 0:
+    elif out["p_value"] < ALPHA and out["log_score_gain"] <= -MIN_GAIN:
         out["verdict"] = "worse"
         out["line"] = f"{subject} does worse than {target} by {-out['log_score_gain']:.3g} nats/draw ({figures})"
     else:
         out["verdict"] = "nothing measurable"
-        out["line"] = f"{subject} adds nothing measurable over {target} ({figures})"
+        small = f"; below the {MIN_GAIN} nats/draw that count" if abs(out["log_score_gain"]) < MIN_GAIN else ""
+        out["line"] = f"{subject} adds nothing measurable over {target} ({figures}{small})"
     return out
 
 
 def lift(results, prediction, truth_ranks, seed):
-    """The lift section: the model's ranking paired with the likelihood baseline and with the holdout evidence alone."""
+    """The lift section: the model's ranking paired with the likelihood baseline and with the holdout evidence alone.
+
+    ``verdict`` and ``line`` say what the trained model itself adds: the comparison with the holdout
+    evidence alone, which differs from Step 6's ranking only by the model's prior. The comparison
+    with the likelihood baseline also measures how Step 6 weighs the evidence (the baseline counts
+    the training matches that let chance survivors through the sieve), so it can favour Step 6's
+    ranking when the model has learned nothing.
+    """
     if results.get("model") is None:
-        return {"status": "no prediction", "line": "no prediction was made: there is no lift to measure"}
+        return {"status": "no prediction", "verdict": "no prediction",
+                "line": "no prediction was made: there is no lift to measure"}
     meta = prediction.get("metadata") or {}
     subject = "Step 6's ranking (the holdout evidence alone: no model)" if meta.get("prior_method") == "chance" \
         else "the model"
@@ -217,6 +230,7 @@ def lift(results, prediction, truth_ranks, seed):
     if meta.get("prior_method") == "chance":
         out["evidence"] = {"verdict": "no model", "line": (
             "no model was trained, so Step 6's ranking is the holdout evidence alone: there is no model to measure")}
+    out["verdict"], out["line"] = out["evidence"]["verdict"], out["evidence"]["line"]
     return out
 
 
@@ -245,10 +259,13 @@ def truth_check(truth, index, prediction, test, n_known, mod):
            "rank_posterior": None, "rank_baseline": None, "rank_evidence": None}
     ranking = prediction.get("ranking") or {}
     if index is not None and ranking:
+        # predictions.json lists the head of each ranking: a rank beyond it is given as None.
+        out["ranks_listed"] = ranking.get("kept")
         for name, key in (("posterior", "posterior_order"), ("baseline", "baseline_order"),
                           ("evidence", "evidence_order")):
-            if key in ranking:
-                out[f"rank_{name}"] = ranking[key].index(index) + 1
+            order = ranking.get(key) or []
+            if index in order:
+                out[f"rank_{name}"] = order.index(index) + 1
     if test:
         positions = np.arange(n_known, n_known + len(test))
         cont = hypothesis_draws(truth["prng"], [truth["seed"]], positions, truth["skip"], truth["burn"], mod)[0]

@@ -57,6 +57,9 @@ POOLS = ("tight", "balanced", "wide")
 IDS_DTYPE = np.dtype([("seed", "<u8"), ("skip", "<i8"), ("burn", "<i8"), ("prng", "<i2")])
 # Bare sieve records are scored (Step 3's features) in batches of this many.
 FEATURE_BATCH = 8192
+# Survivors listed in each ranking of predictions.json (its head: where the evaluation looks for the
+# planted hypothesis). A full list would cost about 100 bytes of memory per survivor and ranking.
+RANKING_KEPT = 1000
 RANKINGS = {
     "model": "Step 6's ranking: the model's prior and the holdout evidence (the predictions)",
     "baseline": "likelihood baseline: the binomial log-likelihood ratio of every known draw's matches, no model",
@@ -382,9 +385,10 @@ def predict(survivors, prior, prior_method, *, n_train, n_holdout, n_known, mod,
         "top_survivors": top,
         "ranking": {
             "rankings": RANKINGS,
-            "posterior_order": orders["model"].tolist(),
-            "baseline_order": orders["baseline"].tolist(),
-            "evidence_order": orders["evidence"].tolist(),
+            "kept": min(n, RANKING_KEPT),
+            "posterior_order": orders["model"][:RANKING_KEPT].tolist(),
+            "baseline_order": orders["baseline"][:RANKING_KEPT].tolist(),
+            "evidence_order": orders["evidence"][:RANKING_KEPT].tolist(),
         },
         "metadata": {
             "method": "posterior_pool_vote",

@@ -25,13 +25,17 @@ def trial_paths(work_dir, plan):
     return out
 
 
-def run_all(survivors_path, out_dir, work_dir, config, n_jobs=1, device="auto", provenance=None):
-    """Table, plan, every fold and trial, selection, model file and sidecar: the pipeline's files, in one process."""
+def run_all(survivors_path, out_dir, work_dir, config, n_jobs=1, device="auto", provenance=None, scoring_summary=None):
+    """Table, plan, every fold and trial, selection, model file and sidecar: the pipeline's files, in one process.
+
+    ``scoring_summary`` (Step 3's summary content) gives the history the features and labels were
+    computed over, recorded in the table and the sidecar.
+    """
     work_dir, out_dir = Path(work_dir), Path(out_dir)
     cfg = dict(default_training_config())
     cfg.update(config or {})
     table_dir = work_dir / "table"
-    write_training_table(survivors_path, table_dir, cfg.get("label", DEFAULT_LABEL))
+    write_training_table(survivors_path, table_dir, cfg.get("label", DEFAULT_LABEL), scoring_summary=scoring_summary)
     plan = make_plan(table_dir, cfg)
     write_json(work_dir / "reinforcement_engine_config.json", plan)
     summaries = []
