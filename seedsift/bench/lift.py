@@ -131,20 +131,31 @@ def cases(rng, n_train=150, n_test=20):
     }
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=0, help="seed of the planted and switching cases' hypotheses")
-    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
-    args = ap.parse_args(argv)
+def bench_lift(seeds):
+    """The three cases for each of ``seeds``; prints one line per case and returns the rows."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (draws, truth, n_train, n_holdout, window) in cases(np.random.default_rng(args.seed)).items():
-            work = Path(tmp) / name
-            work.mkdir()
-            ev = run_case(work, draws, truth, PRNG, n_train, n_holdout, window=window)
-            rows.append(lift_row(name, ev))
-            print(f"{name}: verdict {ev['verdict']}; vs baseline: {ev['lift'].get('baseline', {}).get('line')}; "
-                  f"vs evidence: {ev['lift'].get('evidence', {}).get('line')}", flush=True)
+        for seed in seeds:
+            for name, (draws, truth, n_train, n_holdout, window) in cases(np.random.default_rng(seed)).items():
+                work = Path(tmp) / f"{seed}_{name}"
+                work.mkdir()
+                ev = run_case(work, draws, truth, PRNG, n_train, n_holdout, window=window)
+                row = dict(lift_row(name, ev), seed=seed)
+                rows.append(row)
+                b, e = row["baseline"], row["evidence"]
+                print(f"  seed {seed} {name:<9} verdict {ev['verdict']:<9}; model vs likelihood baseline: {b['verdict']} "
+                      f"({b['log_score_gain']:+.3f} nats/draw, p = {b['p_value']:.2g}); model vs holdout evidence "
+                      f"alone: {e['verdict']} ({(e['log_score_gain'] or 0.0):+.3f}, p = {e['p_value'] or 1.0:.2g})",
+                      flush=True)
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=5, help="run the three cases for seeds 0..N-1")
+    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    args = ap.parse_args(argv)
+    rows = bench_lift(range(args.seeds))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
