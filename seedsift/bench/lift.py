@@ -15,7 +15,7 @@ catboost with its defaults, 3 folds):
 * ``switching``: the generator is reseeded at every draw, cycling through 8 seeds, so that each
   of them made every 8th draw: 8 partly true hypotheses, which all survive an 8-draw window. The
   holdout is short (16 draws: 2 matches each), so the holdout evidence says little, while the
-  model sees the training features of several such survivors and of about 250 chance ones:
+  model sees the training features of several such survivors and of about 260 chance ones:
   the case where it has something to learn.
 """
 

@@ -163,7 +163,9 @@ def model_comparison(comparison, path):
                      label="baseline: predict the training folds' mean")
     left.set_xticks(x, labels)
     left.set_ylabel("validation MSE (lower is better)")
-    left.set_title("Cross-validation on the train part: chooses the model", loc="left", fontsize=10)
+    chooses = "chooses the model by the positive AUC" if (comparison.get("selection") or {}).get("enabled") \
+        else "reported only: too few positives to choose"
+    left.set_title(f"Cross-validation on the train part ({chooses})", loc="left", fontsize=10)
     _legend_below(left)
     folds_max = [max(per[t]["cv"].get("fold_val_mse") or [0]) for t in types]
     left.set_ylim(0, _top_of(means, stds, base_cv + folds_max))
@@ -185,7 +187,7 @@ def model_comparison(comparison, path):
     for ax in (left, right):
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Model comparison: the chosen type has the lowest mean validation MSE;\n"
+    fig.suptitle("Model comparison (the chosen type in blue; the summary says how it was chosen);\n"
                  "a model helps only where its bar is clearly below the red baseline", fontsize=11)
     _save(fig, path)
 
