@@ -27,6 +27,8 @@ TINY_CONFIG = {
         "threshold": 0.25,
         "shards": 2,
     },
+    # The forward survivors are scored (about 1,600), so that a model is trained on them.
+    "scoring": {"survivors": "forward"},
     # Small training: two model types, default parameters, two folds (tests of all four types and
     # of sampled trials set their own).
     "training": {"model_types": ["xgboost", "neural_net"], "trials": 1, "k_folds": 2},

@@ -1,8 +1,8 @@
-"""``make bench``: throughput figures of the sieve and of Step 3, printed and written as JSON.
+"""``make bench``: throughput and memory figures of the steps, and the lift cases, printed and written as JSON.
 
 Not a test: nothing here asserts a speed. Run on an otherwise idle machine.
 
-    python -m seedsift.bench [--only sieve,sweeps,php_mt_seed,scoring,training,cluster] [--out benchmarks/bench.json]
+    python -m seedsift.bench [--only sieve,sweeps,php_mt_seed,scoring,training,prediction,lift,cluster] [--out benchmarks/bench.json]
 """
 
 import argparse
@@ -26,7 +26,7 @@ from seedsift.manifests import REPO_ROOT as REPO
 from seedsift.prng import kernels, runtimes
 from seedsift.sieve import search
 
-SECTIONS = ("sieve", "sweeps", "php_mt_seed", "scoring", "training", "cluster")
+SECTIONS = ("sieve", "sweeps", "php_mt_seed", "scoring", "training", "prediction", "lift", "cluster")
 
 
 def _say(text):
@@ -230,6 +230,9 @@ def main(argv=None):
     ap.add_argument("--php-mt-seed", type=Path, default=PEER, help="folder with php_mt_seed.c (default: %(default)s)")
     ap.add_argument("--scoring-survivors", type=int, default=400_000)
     ap.add_argument("--load-mb", type=float, default=1000, help="size of the generated survivors file to load")
+    ap.add_argument("--prediction-records", type=int, default=100_000,
+                    help="survivors of the Steps 6-7 memory benchmark (100,000: about 206 MB)")
+    ap.add_argument("--lift-seeds", type=int, default=5, help="seeds of the lift cases (each runs the three cases)")
     args = ap.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
@@ -256,6 +259,16 @@ def main(argv=None):
             "load": bench_training.bench_load(args.load_mb),
             "trials": bench_training.bench_trials(100_000, 50, 5, trials=(0,)),
         }
+    if "prediction" in wanted:
+        from seedsift.bench import prediction as bench_prediction
+
+        _say("Steps 6-7 (prediction and evaluation as the pipeline runs them):")
+        result["prediction"] = bench_prediction.bench_prediction(args.prediction_records)
+    if "lift" in wanted:
+        from seedsift.bench import lift as bench_lift
+
+        _say("What the model adds (planted, null and switching histories, Steps 2-7):")
+        result["lift"] = bench_lift.bench_lift(range(args.lift_seeds))
     if "cluster" in wanted:
         from seedsift.bench import cluster as bench_cluster
 

@@ -11,6 +11,8 @@ from seedsift.stats import poisson_sf
 
 log = logging.getLogger(__name__)
 
+# Fields of search.sieve_range's stats that measure the run, not the result.
+TIMING_FIELDS = ("elapsed_s", "seeds_per_s")
 RECORD_FIELDS = (
     "seed", "prng_type", "skip", "burn", "window_start", "window", "forward_matches",
     "reverse_matches", "forward_match_rate", "reverse_match_rate", "bidirectional",
@@ -44,6 +46,11 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
     log.info("%s shard %d: seeds [%d, %d), skips %d..%d, window %d needs %d matches",
              prng, shard, lo, hi, spec.skip_min, spec.skip_max, spec.window, spec.required)
     records, stats = search.sieve_range(spec, lo, hi, label=f"{prng} shard {shard}: ")
+    # How fast the shard ran is a fact of this run: it goes to the log (and the rule's benchmark
+    # file), not into the shard file, so that equal inputs give equal files.
+    timing = {key: stats.pop(key) for key in TIMING_FIELDS if key in stats}
+    log.info("%s shard %d: %d seeds in %.2f s (%s seeds/s)", prng, shard, stats["seeds_tested"],
+             timing.get("elapsed_s") or 0.0, f"{timing['seeds_per_s']:,.0f}" if timing.get("seeds_per_s") else "-")
     write_json(output, {
         "prng_type": prng,
         "shard": shard,
@@ -80,9 +87,9 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         data = _read_shard(path)
         fam = families.setdefault(data["prng_type"], {
             "seeds_tested": 0, "stage1_candidates": 0, "forward_survivors": 0,
-            "bidirectional_survivors": 0, "elapsed_s": 0.0, "shards": 0,
+            "bidirectional_survivors": 0, "shards": 0,
         })
-        for key in ("seeds_tested", "stage1_candidates", "forward_survivors", "bidirectional_survivors", "elapsed_s"):
+        for key in ("seeds_tested", "stage1_candidates", "forward_survivors", "bidirectional_survivors"):
             fam[key] += data["stats"][key]
         fam["shards"] += 1
         survivors.extend(data["survivors"])
@@ -94,7 +101,6 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         exp_f, exp_b = spec.expected_false(fam["seeds_tested"])
         fam["expected_false_forward"] = exp_f
         fam["expected_false_bidirectional"] = exp_b
-        fam["seeds_per_s"] = fam["seeds_tested"] / fam["elapsed_s"] if fam["elapsed_s"] > 0 else None
         fam["required_matches"] = spec.required
     sv = params["sieve"]
     summary = {

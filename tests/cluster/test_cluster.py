@@ -51,8 +51,8 @@ def placed_rules():
     """Rules whose shell command starts with the placer, read from rules/*.smk."""
     names = set()
     for smk in (REPO / "rules").glob("*.smk"):
-        for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
-            m = re.match(r"rule (\w+):", block)
+        for block in re.split(r"\n(?=(?:rule|checkpoint) \w+:)", smk.read_text()):
+            m = re.match(r"(?:rule|checkpoint) (\w+):", block)
             if m and "python -m seedsift.cluster.place" in block:
                 names.add(m.group(1))
     return names
