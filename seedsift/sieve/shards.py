@@ -5,6 +5,7 @@ import logging
 from seedsift.data.draws import read_history_part
 from seedsift.errors import InputError
 from seedsift.jsonio import read_json, write_json, write_json_array
+from seedsift.prng.gpu import device
 from seedsift.provenance import agent_metadata, parent_run_id_from
 from seedsift.sieve import search
 from seedsift.stats import poisson_sf
@@ -43,7 +44,10 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
     lo, hi = search.shard_bounds(sv["seed_start"], sv["seed_end"], sv["shards"], shard)
     log.info("%s shard %d: seeds [%d, %d), skips %d..%d, window %d needs %d matches",
              prng, shard, lo, hi, spec.skip_min, spec.skip_max, spec.window, spec.required)
-    records, stats = search.sieve_range(spec, lo, hi, label=f"{prng} shard {shard}: ")
+    backend = device.select(sv.get("device", "auto"))
+    where = backend.info() if backend is not None else device.cpu_info()
+    log.info("%s shard %d runs on %s", prng, shard, where["label"])
+    records, stats = search.sieve_range(spec, lo, hi, label=f"{prng} shard {shard}: ", backend=backend)
     write_json(output, {
         "prng_type": prng,
         "shard": shard,
@@ -51,6 +55,7 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
         "seed_end": hi,
         "required_matches": spec.required,
         "stats": stats,
+        "device": where,
         "agent_metadata": agent_metadata(
             "sieve", inputs=[train_path, parent], outputs=[output],
             parent_run_id=parent_run_id_from(parent) if parent else None,
@@ -80,11 +85,14 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         data = _read_shard(path)
         fam = families.setdefault(data["prng_type"], {
             "seeds_tested": 0, "stage1_candidates": 0, "forward_survivors": 0,
-            "bidirectional_survivors": 0, "elapsed_s": 0.0, "shards": 0,
+            "bidirectional_survivors": 0, "elapsed_s": 0.0, "shards": 0, "devices": {},
         })
         for key in ("seeds_tested", "stage1_candidates", "forward_survivors", "bidirectional_survivors", "elapsed_s"):
             fam[key] += data["stats"][key]
         fam["shards"] += 1
+        # Shards per device and backend, e.g. {"gpu/cuda": 3, "cpu/numba": 1}.
+        label = data.get("device", {}).get("label", "unknown")
+        fam["devices"][label] = fam["devices"].get(label, 0) + 1
         survivors.extend(data["survivors"])
     survivors.sort(key=lambda r: (r["prng_type"], r["seed"]))
     n_fwd = write_json_array(forward_out, survivors)
