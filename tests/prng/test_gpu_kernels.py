@@ -5,6 +5,7 @@ family must give the numba kernels' draws, stage-2 counts and stage-1 survivors 
 GPU and CuPy, the ``gpu`` tests run the same checks on the device.
 """
 
+import json
 import random
 import shutil
 import subprocess
@@ -111,3 +112,17 @@ def _gpu():
 def test_gpu_kernels_equal_the_numba_kernels(name):
     n, problems = conformance.check(_gpu(), names=[name])
     assert n and problems == []
+
+
+def test_the_gpu_benchmark_script_runs_end_to_end_on_the_cpu_build(gpu_cpu_build, tmp_path, capsys):
+    """The script a GPU machine runs (seedsift.bench.gpu_sieve), on tiny ranges and the CPU build."""
+    from seedsift.bench import gpu_sieve
+
+    out = tmp_path / "gpu_sieve.json"
+    assert gpu_sieve.main(["--shift", "22", "--skip-check", "--survivors", "200", "--out", str(out)],
+                          backend=gpu_cpu_build) == 0
+    result = json.loads(out.read_text())
+    assert set(result["stage1"]) == set(runtimes.names()) | set(gpu_sieve.TARGETS)
+    assert all(s["planted_seed_found"] for s in result["sweeps"].values())
+    assert 0 < result["scoring"]["draws_share"] <= 1
+    assert "G seeds/s (target 5 G/s)" in capsys.readouterr().out

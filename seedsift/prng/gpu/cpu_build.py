@@ -133,6 +133,9 @@ class CpuBuild:
                                   _ptr(p.cidx), _ptr(p.coef), _ptr(p.base), _ptr(out))
         return out
 
+    def synchronize(self):
+        """Launches return when done here (the CuPy backend waits for the GPU)."""
+
     def sieve_chunk(self, p1, p2, start, n):
         """Stage 1 over [start, start + n), then stage 2 on its candidates: (candidates, counts)."""
         cand = self.stage1(p1, start, n)
