@@ -126,3 +126,64 @@ def test_the_gpu_benchmark_script_runs_end_to_end_on_the_cpu_build(gpu_cpu_build
     assert all(s["planted_seed_found"] for s in result["sweeps"].values())
     assert 0 < result["scoring"]["draws_share"] <= 1
     assert "G seeds/s (target 5 G/s)" in capsys.readouterr().out
+
+
+class _HostArray(np.ndarray):
+    """A numpy array standing in for a CuPy device array."""
+
+    def get(self):
+        return np.asarray(self)
+
+
+def _fake_cupy(library):
+    """CuPy's API as the CuPy backend uses it, over host memory and the CPU build's launchers."""
+    import ctypes
+    import types
+
+    from seedsift.prng.gpu import cpu_build
+
+    lib = ctypes.CDLL(str(library))
+    compiled = []
+
+    def host(a):
+        return np.ascontiguousarray(a).view(_HostArray)
+
+    class RawModule:
+        def __init__(self, code, options):
+            assert code == KERNEL_SOURCE.read_text() and options[0].startswith("-DSIEVE_GEN=")
+            compiled.append(options)
+
+        def get_function(self, name):
+            fn = getattr(lib, "launch_" + name[len("sieve_"):])
+            fn.argtypes = cpu_build._ARGTYPES[name.split("_")[1]]
+
+            def launch(grid, block, args):
+                fn(grid[0], block[0], *[a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in args])
+            return launch
+
+    runtime = types.SimpleNamespace(is_hip=False, getDeviceCount=lambda: 1, runtimeGetVersion=lambda: 13000,
+                                    getDeviceProperties=lambda i: {"name": b"host"}, deviceSynchronize=lambda: None)
+    fake = types.SimpleNamespace(
+        __version__="host", uint64=np.uint64, uint16=np.uint16, int64=np.int64, RawModule=RawModule,
+        asarray=host, zeros=lambda shape, dtype: host(np.zeros(shape, dtype)),
+        empty=lambda shape, dtype: host(np.empty(shape, dtype)), sort=lambda a: host(np.sort(a)),
+        cuda=types.SimpleNamespace(runtime=runtime, compiler=types.SimpleNamespace(CompileException=RuntimeError)))
+    return fake, compiled
+
+
+def test_the_cupy_backend_passes_the_kernels_their_arguments(gpu_cpu_build):
+    """The CuPy backend's host side over a stand-in for CuPy that runs the CPU build's kernels."""
+    from seedsift.prng.gpu.cupy_backend import CupyBackend
+    from seedsift.sieve import search
+
+    fake, compiled = _fake_cupy(gpu_cpu_build.path)
+    backend = CupyBackend(fake)
+    backend._cap = 4  # stage 1 must rerun a chunk with more room
+    names = ["mt19937", "python.random.randrange", "glibc.rand"]
+    n, problems = conformance.check(backend, names=names)
+    assert n > 40 and problems == []
+    assert {o[0] for o in compiled} == {f"-DSIEVE_GEN={runtimes.kernel_call(k, 1000)[0]}" for k in names}
+    s = search.SieveSpec("php.mt_rand", tuple(random.Random(3).randrange(600) for _ in range(30)), 600, 0, 2, 0, 1, 4, 0.25)
+    (got, got_stats), (want, want_stats) = search.sieve_range(s, 10, 30000, backend=backend), search.sieve_range(s, 10, 30000)
+    assert got == want and len(got) > 100 and got_stats["stage1_candidates"] == want_stats["stage1_candidates"]
+    assert backend.info()["label"] == "gpu/cuda" and backend.info()["gpu_name"] == "host"
