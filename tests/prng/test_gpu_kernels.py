@@ -7,6 +7,7 @@ GPU and CuPy, the ``gpu`` tests run the same checks on the device.
 
 import json
 import random
+import re
 import shutil
 import subprocess
 
@@ -97,7 +98,8 @@ def test_the_kernels_compile_for_an_nvidia_gpu(tmp_path):
                            str(KERNEL_SOURCE)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("Function properties for sieve_") == 3 * len(plan.CALLS)
-    assert "spill stores" in done.stderr and " 0 bytes spill stores" in done.stderr
+    spills = re.findall(r"(\d+) bytes spill stores", done.stderr)
+    assert len(spills) == 3 * len(plan.CALLS) and set(spills) == {"0"}, "a kernel spills registers"
 
 
 def _gpu():
@@ -124,7 +126,7 @@ def test_the_gpu_benchmark_script_runs_end_to_end_on_the_cpu_build(gpu_cpu_build
     result = json.loads(out.read_text())
     assert set(result["stage1"]) == set(runtimes.names()) | set(gpu_sieve.TARGETS)
     assert all(s["planted_seed_found"] for s in result["sweeps"].values())
-    assert 0 < result["scoring"]["draws_share"] <= 1
+    assert result["scoring"]["draws_share"] > 0 and result["scoring"]["best_saving_share"] >= 0
     assert "G seeds/s (target 5 G/s)" in capsys.readouterr().out
 
 

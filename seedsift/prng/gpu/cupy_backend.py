@@ -75,6 +75,7 @@ class CupyBackend:
         cp, p, a = self.cp, dp.plan, dp.arrays
         fn = self._fn("stage1", p)
         blocks = (n + THREADS - 1) // THREADS
+        self._cap = max(self._cap, n >> 6)  # room for 1 in 64 seeds: discovery mode keeps about 1 in 60
         while True:
             count = cp.zeros(1, dtype=cp.uint64)
             cand = cp.empty(self._cap, dtype=cp.uint64)
