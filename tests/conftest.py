@@ -70,3 +70,11 @@ def snakemake(workdir, *args, config=None, check=True, timeout=900):
 @pytest.fixture
 def tiny_config():
     return deep_update(TINY_CONFIG, {})
+
+
+@pytest.fixture(scope="session")
+def gpu_cpu_build():
+    """sieve.cu built for the CPU (g++), once per test session (and cached across sessions)."""
+    from seedsift.prng.gpu.cpu_build import CpuBuild
+
+    return CpuBuild()

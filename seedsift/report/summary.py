@@ -13,6 +13,15 @@ def _fmt_expected(x):
     return f"{x:.1e}"
 
 
+def _fmt_devices(devices):
+    """Where a call's shards ran: "gpu/cuda", or "cpu/numba x3 + gpu/cuda x1" when they differ."""
+    if not devices:
+        return "-"
+    if len(devices) == 1:
+        return next(iter(devices))
+    return " + ".join(f"{label} x{n}" for label, n in sorted(devices.items()))
+
+
 def planted_rank(truth, bidirectional_path):
     """Where the planted seed stands among the bidirectional survivors (None if not planted)."""
     if not truth.get("synthetic"):
@@ -70,11 +79,13 @@ def render(summary):
         f"{next(iter(s['families'].values()))['required_matches'] if s['families'] else '?'} matches.",
     ]
     width = max([14] + [len(p) + 1 for p in s["families"]])
-    lines.append(f"  {'call':<{width}}{'seeds':>14}{'forward':>11}{'(chance)':>12}{'bidir.':>9}{'(chance)':>12}")
+    lines.append(f"  {'call':<{width}}{'seeds':>14}{'forward':>11}{'(chance)':>12}{'bidir.':>9}{'(chance)':>12}"
+                 f"  device")
     for prng, f in sorted(s["families"].items()):
         lines.append(
             f"  {prng:<{width}}{f['seeds_tested']:>14,}{f['forward_survivors']:>11,}{_fmt_expected(f['expected_false_forward']):>12}"
             f"{f['bidirectional_survivors']:>9,}{_fmt_expected(f['expected_false_bidirectional']):>12}"
+            f"  {_fmt_devices(f.get('devices'))}"
         )
     lines.append(
         "  '(chance)' = expected false survivors if the draws were uniform random: survivors "
