@@ -11,7 +11,10 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: setup system-deps run test lint bench dag clean rerun-missing cluster-bench report status
 
+# The venv, and the profile links that make `snakemake --profile cluster` (or slurm) work by name
+# from the repository root (seedsift/cluster/profile_links.py; $XDG_CONFIG_HOME/snakemake).
 setup: $(STAMP)
+	@$(BIN)/python -m seedsift.cluster.profile_links
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +28,8 @@ run: setup
 	snakemake $(SNAKEMAKE_ARGS)
 	@cat results/report/summary.txt
 
-# Debian packages the tests use (graphviz for the DAG, openssh-server for the cluster tests).
+# Debian packages the tests use (graphviz for the DAG; openssh-server and rsync for the cluster
+# tests; slurm-wlm and munge for the single-host SLURM cluster the SLURM test starts).
 system-deps:
 	bash .ci/system-deps.sh
 
@@ -40,7 +44,7 @@ bench: setup
 	python -m seedsift.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf results logs benchmarks .snakemake
+	rm -rf results logs benchmarks .snakemake .seedsift-staging
 
 # One self-contained HTML file (default report.html) with the figures of results/report/, their
 # captions, the DAG and the runtimes of the last run. Run `make run` first.
@@ -64,7 +68,9 @@ dag: setup system-deps
 rerun-missing: setup
 	python -m seedsift.pipeline.rerun -- $(SNAKEMAKE_ARGS)
 
-# Per-job overhead of the cluster profile over loopback ssh against the local executor
-# (starts private sshd servers on 127.0.0.x: needs root and openssh-server).
+# The cluster benchmark: the per-kind schedule of the seed's cluster for the default DAG (before
+# and after per-kind accounting, simulated), the per-job overhead over loopback ssh against the
+# local executor, and the 1,000-job DAG over 4 loopback nodes (dry run and run). The loopback
+# parts start private sshd servers on 127.0.0.x: they need root, openssh-server and rsync.
 cluster-bench: setup system-deps
 	python -m seedsift.bench.cluster $(CLUSTER_BENCH_ARGS)

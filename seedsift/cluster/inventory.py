@@ -3,9 +3,10 @@
 An inventory lists the machines that run the remote rules' commands: per node how to reach it
 (an SSH alias, or host/port/user, or ``local: true`` for the head node itself), its GPU kind and
 slots, how to activate the project's Python there, its working directory, how many jobs it runs
-at once and how far apart their starts are. ``job_types`` says which GPU kinds may run which job
-types. Every problem is one :class:`~seedsift.errors.InputError` naming the file, the key and the
-allowed values.
+at once and how far apart their starts are, whether it sees the head's files (``shared``) or gets
+copies of them in its own work directory, how long one job may take there and how much free disk
+it must keep. ``job_types`` says which GPU kinds may run which job types. Every problem is one
+:class:`~seedsift.errors.InputError` naming the file, the key and the allowed values.
 """
 
 import os
@@ -43,11 +44,15 @@ NODE_KEYS = {
     "gpus": "a list of GPU ids",
     "max_jobs": "an integer >= 1",
     "stagger_s": "a number of seconds >= 0",
-    "workdir": "an absolute path, or null for the head's working directory",
+    "shared": "true when the node sees the head's project directory (NFS), false to copy files over ssh",
+    "workdir": "an absolute path: where the project is mounted (shared) or the node's own work folder (shared: false)",
     "venv": "an absolute path of a virtual environment",
     "path": "a list of absolute directories put first on PATH",
     "env": "a mapping of variable names to values",
     "setup": "shell text run before the job (e.g. module load ...)",
+    "job_timeout_s": "seconds one job may run on the node before it is stopped, or null for no limit",
+    "min_free_mb": "free MB the node's work folder must keep; below it after a failure, the disk counts as full",
+    "rsync": "the rsync program on the node (default: rsync on its PATH)",
 }
 TOP_KEYS = ("nodes", "defaults", "ssh_config", "ssh_options", "dead_ttl_s", "job_types")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
@@ -74,6 +79,10 @@ class Node:
     path: tuple = ()
     env: tuple = ()
     setup: str | None = None
+    shared: bool = True
+    job_timeout_s: float | None = None
+    min_free_mb: float = 64.0
+    rsync: str = "rsync"
 
     @property
     def slots(self):
@@ -86,6 +95,11 @@ class Node:
     def concurrency(self):
         """Jobs the node runs at once: ``max_jobs``, never more than one per GPU."""
         return min(self.max_jobs, len(self.slots))
+
+    @property
+    def staged(self):
+        """True when jobs get copies of their files in the node's own work folder."""
+        return not self.shared
 
 
 @dataclass(frozen=True)
@@ -209,6 +223,22 @@ def _node(source, name, spec):
         if local:
             _fail(source, f"{where}.setup", "a local node runs its job without a shell; use venv, path and env")
         kw["setup"] = _string(source, f"{where}.setup", spec["setup"])
+    shared = spec.get("shared", True)
+    if not isinstance(shared, bool):
+        _fail(source, f"{where}.shared", f"value {shared!r} is invalid; allowed: true or false")
+    if not shared:
+        if local:
+            _fail(source, f"{where}.shared", "the head node always sees its own files; drop shared: false or local: true")
+        if spec.get("workdir") is None:
+            _fail(source, f"{where}.workdir", "a node with shared: false needs its own work folder, e.g. workdir: /var/tmp/seedsift")
+    kw["shared"] = shared
+    if spec.get("job_timeout_s") is not None:
+        kw["job_timeout_s"] = float(_number(source, f"{where}.job_timeout_s", spec["job_timeout_s"], 1))
+    kw["min_free_mb"] = float(_number(source, f"{where}.min_free_mb", spec.get("min_free_mb", 64), 0))
+    if spec.get("rsync") is not None:
+        if local:
+            _fail(source, f"{where}.rsync", "files are not copied to the head node; drop this key or local: true")
+        kw["rsync"] = _string(source, f"{where}.rsync", spec["rsync"])
     return Node(**kw)
 
 

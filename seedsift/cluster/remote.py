@@ -32,20 +32,13 @@ def _die(message):
     return "{ printf '%s\\n' " + shlex.quote(f"seedsift.cluster.place: {message}") + f" >&2; exit {EXIT_SETUP}; }}"
 
 
-def remote_script(node, command, cwd, gpu):
-    """The POSIX shell text run on ``node``: every value in it is quoted with shlex.quote.
-
-    ``setup`` is the one exception: it is shell text written by the inventory's owner.
-    """
+def _activation(node):
+    # The node's own environment: its setup text, its venv and PATH entries.
     q = shlex.quote
-    workdir = node.workdir or str(cwd)
     lines = [
-        f"cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"),
         # bash re-reads ~/.bashrc in nested shells while SSH_CLIENT is set, which can put another
         # python first on PATH; the job must run the project's python.
         "unset SSH_CLIENT SSH2_CLIENT",
-        # -tt gives the job a terminal; keep its output's line ends as the job wrote them.
-        "stty -onlcr 2>/dev/null",
     ]
     if node.setup:
         lines.append("{ " + node.setup + "\n} || " + _die(f"{node.name}: setup failed"))
@@ -53,9 +46,66 @@ def remote_script(node, command, cwd, gpu):
         lines.append(f". {q(node.venv + '/bin/activate')} || " + _die(f"{node.name}: cannot activate {node.venv}"))
     if node.path:
         lines.append("PATH=" + ":".join(q(p) for p in node.path) + ':"$PATH"; export PATH')
+    return lines
+
+
+def code_environment(code_dir):
+    """Shell text that makes the copied project importable on a node without the shared checkout
+    (the node's environment has the requirements; the project itself is the copy in ``code_dir``)."""
+    q = shlex.quote
+    return f'PYTHONPATH={q(str(code_dir))}${{PYTHONPATH:+:$PYTHONPATH}}; export PYTHONPATH'
+
+
+def remote_script(node, command, cwd, gpu, staged=None):
+    """The POSIX shell text run on ``node``: every value in it is quoted with shlex.quote.
+
+    ``setup`` is the one exception: it is shell text written by the inventory's owner. For a node
+    with ``shared: false``, ``staged`` (a :class:`seedsift.cluster.staging.Stage`) gives the job's
+    folder on the node, the copied code and the outputs to clear before the job starts.
+    """
+    q = shlex.quote
+    workdir = str(staged.run_dir) if staged is not None else (node.workdir or str(cwd))
+    lines = [
+        f"cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"),
+        *_activation(node),
+        # -tt gives the job a terminal; keep its output's line ends as the job wrote them.
+        "stty -onlcr 2>/dev/null",
+    ]
+    if staged is not None:
+        lines.append(code_environment(staged.code_dir))
+        lines += staged.prepare_outputs_shell()
+        command = staged.node_command(command)
     lines.append("export " + " ".join(f"{k}={q(v)}" for k, v in job_environment(node, gpu)))
     lines.append("exec " + " ".join(q(str(a)) for a in command))
     return "\n".join(lines)
+
+
+def check_script(node, python_code, args, cwd, code_dir=None):
+    """Shell text that runs ``python -c python_code args...`` in the node's environment."""
+    q = shlex.quote
+    workdir = node.workdir or str(cwd)
+    lines = [f"cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"), *_activation(node)]
+    if code_dir is not None:
+        lines.append(code_environment(code_dir))
+    lines.append("exec python -c " + q(python_code) + "".join(" " + q(str(a)) for a in args))
+    return "\n".join(lines)
+
+
+def shell_quote_for_rsync(arg):
+    """One argument of rsync's ``-e`` command, which rsync splits on spaces and unquotes itself."""
+    arg = str(arg)
+    if not any(c in arg for c in " '\"\t\n"):
+        return arg
+    if "'" not in arg and "\n" not in arg:
+        return f"'{arg}'"
+    if '"' not in arg and "\n" not in arg:
+        return f'"{arg}"'
+    raise ValueError(f"{arg!r} cannot be passed to rsync -e (it holds both kinds of quotes)")
+
+
+def rsync_shell(inv, node):
+    """rsync's ``-e`` value: the same ssh command and options as every other connection."""
+    return " ".join(shell_quote_for_rsync(a) for a in ssh_base(inv, node, tty=False)[:-1])
 
 
 def local_environment(node, gpu, base=None):

@@ -400,13 +400,22 @@ def test_manifest_groups_attempts_and_counts_per_node():
     ]
     m = run_manifest.build(records, planned={"sieve_shard": 4, "all": 1}, since=9.0)
     assert m["totals"] == {"expected": 4, "placed": 2, "not_started": 2, "completed": 1, "failed": 0,
-                           "unfinished": 1, "attempts": 4, "node_down": 1}
+                           "unfinished": 1, "attempts": 4, "node_down": 1, "disk_full": 0, "env_missing": 0}
     first = m["jobs"][0]
     assert [a["node"] for a in first["attempts"]] == ["dead", "a", "b"] and first["status"] == "completed"
     assert [a["attempt"] for a in first["attempts"]] == [1, 2, 3]
-    assert m["nodes"]["dead"] == {"expected": 1, "completed": 0, "failed": 0, "node_down": 1, "unfinished": 0,
-                                  "gpu_slots": {"0": 1}}
+    assert m["nodes"]["dead"] == {"expected": 1, "completed": 0, "failed": 0, "node_down": 1, "disk_full": 0,
+                                  "env_missing": 0, "unfinished": 0, "gpu_slots": {"0": 1}, "limit": None,
+                                  "max_concurrent": 1}
     assert m["nodes"]["a"]["failed"] == 1 and m["nodes"]["a"]["unfinished"] == 1
+    # a: 10.6-12.0 and 13.5-(unfinished) never overlap; b ran one attempt.
+    assert m["nodes"]["a"]["max_concurrent"] == 1 and m["nodes"]["b"]["max_concurrent"] == 1
+
+
+def test_max_concurrent_counts_overlaps_and_touching_intervals_apart():
+    assert run_manifest.max_concurrent([]) == 0
+    assert run_manifest.max_concurrent([(0, 2), (1, 3), (2, 4)]) == 2  # the first ends as the third starts
+    assert run_manifest.max_concurrent([(0, 10), (1, 2), (1.5, float("inf"))]) == 3
 
 
 def test_manifest_only_if_placed_leaves_the_last_cluster_manifest_alone(tmp_path):
