@@ -202,6 +202,107 @@ def test_stagger_spaces_starts_on_a_node(tmp_path):
     assert slept == [pytest.approx(3)]
 
 
+WAITER = """
+import json, resource, sys, time
+from seedsift.cluster import inventory, locks
+inv = inventory.parse(json.loads(sys.argv[2]))
+kinds = sys.argv[3].split(",")
+nodes = [n for n in inv.nodes if n.gpu_kind in kinds]
+usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+cpu, wall = usage(), time.time()
+slot = locks.acquire(sys.argv[1], nodes, kinds, inv.job_types, name=sys.argv[4],
+                     on_wait=lambda: print("waiting", flush=True))
+print(json.dumps({"node": slot.node.name, "at": time.time(), "waited": time.time() - wall, "cpu": usage() - cpu}),
+      flush=True)
+sys.stdin.read()
+"""
+
+
+def _waiter(tmp_path, spec, kinds, name):
+    return subprocess.Popen([sys.executable, "-c", WAITER, str(tmp_path), json.dumps(spec), kinds, name],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=placer_env(tmp_path))
+
+
+def test_a_waiting_placer_sleeps_until_a_slot_is_released(tmp_path):
+    spec = {"nodes": {"n1": {"ssh": "x", "gpu_kind": "none"}}}
+    n = inventory.parse(spec).nodes[0]
+    held = locks.take_slot(tmp_path, n)
+    waiter = _waiter(tmp_path, spec, "none", "w1")
+    try:
+        assert waiter.stdout.readline().strip() == "waiting"
+        time.sleep(1.0)
+        released = time.time()
+        held.release()
+        got = json.loads(waiter.stdout.readline())
+        # Woken by the release, not by the fallback timeout (WAIT_S after it started to wait).
+        assert got["node"] == "n1" and got["at"] - released < 0.5 < locks.WAIT_S - 1.0
+        # Sleeping, not polling: a second of waiting cost (almost) no CPU.
+        assert got["cpu"] < 0.15, got
+    finally:
+        waiter.kill()
+        waiter.wait()
+
+
+def test_a_freed_cuda_slot_goes_to_the_waiting_cuda_only_job_not_to_a_flexible_one(tmp_path):
+    spec = {"nodes": {"c": {"ssh": "c", "gpu_kind": "cuda", "gpus": [0]}, "r": {"ssh": "r", "gpu_kind": "rocm", "gpus": [0]}},
+            "job_types": {"xgboost": ["cuda"]}}
+    inv = inventory.parse(spec)
+    cuda, rocm = locks.take_slot(tmp_path, inv.node("c")), locks.take_slot(tmp_path, inv.node("r"))
+    flexible = _waiter(tmp_path, spec, "cuda,rocm", "flexible")
+    assert flexible.stdout.readline().strip() == "waiting"
+    constrained = _waiter(tmp_path, spec, "cuda", "constrained")
+    try:
+        assert constrained.stdout.readline().strip() == "waiting"
+        cuda.release()
+        got = json.loads(constrained.stdout.readline())
+        assert got["node"] == "c"
+        time.sleep(0.5)
+        assert flexible.poll() is None  # still waiting: it left the CUDA node to the CUDA-only job
+        rocm.release()
+        assert json.loads(flexible.stdout.readline())["node"] == "r"
+        assert not list((tmp_path / locks.WAITING).glob("*.json"))
+    finally:
+        for proc in (flexible, constrained):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_killed_waiter_is_forgotten(tmp_path):
+    spec = {"nodes": {"c": {"ssh": "c", "gpu_kind": "cuda", "gpus": [0]}}}
+    n = inventory.parse(spec).nodes[0]
+    held = locks.take_slot(tmp_path, n)
+    waiter = _waiter(tmp_path, spec, "cuda", "gone")
+    assert waiter.stdout.readline().strip() == "waiting"
+    waiter.kill()
+    waiter.wait()
+    assert list((tmp_path / locks.WAITING).glob("*.json"))  # it had no chance to clean up
+    assert locks.Waiters(tmp_path).others() == []
+    assert not list((tmp_path / locks.WAITING).glob("*.json"))
+    held.release()
+
+
+def test_once_per_run_checks_a_node_once_per_run(tmp_path):
+    calls = []
+
+    def check():
+        calls.append(1)
+        return "env_missing: no numpy"
+
+    assert locks.once_per_run(tmp_path, "n1", "prepared", "run-1", check) == ("env_missing: no numpy", False)
+    assert locks.once_per_run(tmp_path, "n1", "prepared", "run-1", check) == ("env_missing: no numpy", True)
+    assert locks.once_per_run(tmp_path, "n1", "prepared", "run-2", check) == ("env_missing: no numpy", False)
+    assert len(calls) == 2
+
+    def unreachable():
+        raise OSError("node down")
+
+    with pytest.raises(OSError):
+        locks.once_per_run(tmp_path, "n2", "prepared", "run-1", unreachable)
+    assert locks.once_per_run(tmp_path, "n2", "prepared", "run-1", lambda: None) == (None, False)
+    assert locks.run_identity(os.getpid()).startswith(f"{os.getpid()}:")
+    assert locks.run_identity(2 ** 22 + 12345) is None
+
+
 # --------------------------------------------------------------------------- dead nodes
 
 
