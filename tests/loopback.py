@@ -279,7 +279,8 @@ class LoopbackCluster:
         return path.read_text(errors="replace").count("Accepted publickey") if path.exists() else 0
 
     def write_inventory(self, path, path_dirs=(), env=None, **top):
-        """Write an inventory of the nodes (ssh aliases, this cluster's ssh config) to ``path``."""
+        """Write an inventory of the nodes (ssh aliases, this cluster's ssh config) to ``path``;
+        a node's ``extra`` entries (job_timeout_s, rsync, path, ...) override the rest."""
         nodes = {}
         for node in self.nodes.values():
             spec = {"ssh": node.name, "gpu_kind": node.gpu_kind, "max_jobs": node.max_jobs}
@@ -293,7 +294,8 @@ class LoopbackCluster:
             if not node.shared:
                 spec["shared"] = False
                 spec["workdir"] = str(node.workdir)
-            spec.update(node.extra)
+            for key, value in node.extra.items():
+                spec[key] = list(value) + spec.get(key, []) if key == "path" else value
             nodes[node.name] = spec
         data = {"ssh_config": str(self.ssh_config), "nodes": nodes, **top}
         Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

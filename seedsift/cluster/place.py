@@ -252,7 +252,9 @@ def run_attempt(job, inv, slot, lockdir, cwd, repo, supervisor, run_id, area_nam
     if problem is not None:
         outcome, reason = problem
         mark_dead(lockdir, node.name, inv.dead_ttl_s, f"{outcome}: {reason}")
-        LOG.error("seedsift: error: %s: %s; its jobs run elsewhere", node.name, reason)
+        # One line, in the job's log and so on the console (show-failed-logs aside).
+        print(f"seedsift: error: {node.name}: {reason}; its jobs run elsewhere for {inv.dead_ttl_s:g} s", file=sys.stderr,
+              flush=True)
         return Outcome(outcome, EXIT_SSH, reason)
 
     stage = None
@@ -341,7 +343,7 @@ def _finish(job, inv, node, lockdir, supervisor, status):
     if status == EXIT_SSH and not node.local:
         # 255 is also what ssh reports when the remote job died of a signal: ask the node.
         if _lost(inv, node, lockdir, job, "exit 255"):
-            return Outcome("node_down", status)
+            return Outcome("node_down", status, "ssh exit 255 and no answer to ssh <node> true")
         LOG.error("%s: exit 255 on %s, which answers: the job failed", job.label, node.name)
     return Outcome("failed", status)
 

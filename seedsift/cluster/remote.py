@@ -65,8 +65,10 @@ def remote_script(node, command, cwd, gpu, staged=None):
     """
     q = shlex.quote
     workdir = str(staged.run_dir) if staged is not None else (node.workdir or str(cwd))
+    # A staged job's folder exists once its inputs were copied; a job without inputs makes it.
+    make = f"mkdir -p -- {q(workdir)} && " if staged is not None else ""
     lines = [
-        f"cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"),
+        f"{make}cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"),
         *_activation(node),
         # -tt gives the job a terminal; keep its output's line ends as the job wrote them.
         "stty -onlcr 2>/dev/null",
