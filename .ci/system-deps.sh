@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs, installed when missing (CI runs as root on Debian).
+# Debian packages the test suite needs, installed when missing (CI runs as root on Debian):
+# graphviz (make dag), openssh-server and rsync (the loopback cluster nodes, which copy files
+# over rsync), slurm-wlm and munge (the single-host SLURM cluster of the SLURM test).
 set -euo pipefail
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
+{ [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1; } || need+=(slurm-wlm)
+[ -x /usr/sbin/munged ] || need+=(munge)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
