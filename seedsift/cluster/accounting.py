@@ -152,14 +152,18 @@ def limits_from_environment(environ=None):
     return limits(inv) if inv is not None else {}
 
 
+def cores_for(inv, cpu_count):
+    """``cores`` under ``inv``: the head's ``cpu_count`` plus room for every placed job's threads."""
+    return cpu_count + THREADS_PER_PLACED_JOB * sum(n.concurrency for n in inv.nodes)
+
+
 def head_cores(environ=None, cpu_count=None):
-    """``cores`` for a run: ``"all"`` without an inventory; with one, the head's cores plus room for
-    every placed job's threads, so that the head's core count never caps how many nodes work."""
+    """``cores`` for a run: ``"all"`` without an inventory; with one, :func:`cores_for`, so that the
+    head's core count never caps how many nodes work (placed training jobs count their threads)."""
     inv = inventory_from_environment(environ)
     if inv is None:
         return "all"
-    slots = sum(n.concurrency for n in inv.nodes)
-    return (cpu_count or os.cpu_count() or 1) + THREADS_PER_PLACED_JOB * slots
+    return cores_for(inv, cpu_count or os.cpu_count() or 1)
 
 
 def rule_resources(job_type, environ=None):

@@ -8,8 +8,10 @@ A placer that finds no free slot does not poll: it registers as a waiter (a lock
 ``waiting/`` naming the GPU kinds it may use) and sleeps until a placer that releases a slot
 touches ``released`` (inotify), with a timeout as the fallback for a placer that was killed
 without saying so. When it looks for a slot it leaves a node to a waiter that has fewer kinds
-to choose from (a CUDA-only job waiting for the CUDA node), and it tries first the nodes that
-fewer constrained job types need (a neural-net fold takes a ROCm rig before the CUDA node).
+to choose from (a CUDA-only job waiting for the CUDA node), it tries first the nodes that fewer
+constrained job types need (a neural-net fold takes a ROCm rig before the CUDA node), and it
+leaves a slot that a more constrained job has just released to the next such job for
+``HANDOVER_S`` seconds (snakemake is usually starting it).
 """
 
 import ctypes
@@ -28,6 +30,9 @@ from seedsift.jsonio import atomic_write_text
 # Longest sleep of a waiting placer between two looks at the slots (a killed placer frees its
 # slot without touching `released`; a down marker expires without any event).
 WAIT_S = 2.0
+# How long a released slot stays reserved for jobs as constrained as the one that ended: long
+# enough for snakemake to start the next of them, short enough not to idle the GPU.
+HANDOVER_S = 2.0
 RELEASED = "released"
 WAITING = "waiting"
 
@@ -78,14 +83,44 @@ class Slot:
     gpu: str
     fds: list
     lockdir: Path | None = None
+    kinds: frozenset | None = None
 
-    def release(self):
-        """Drop the locks (closing the descriptors releases the flocks), then say so."""
+    def release(self, clock=time.time):
+        """Hand the slot over: reserve it for ``HANDOVER_S`` for jobs with no more kinds to choose
+        from than this one's (the next of them is usually being started by snakemake), drop the
+        locks (closing the descriptors releases the flocks), then wake the waiting placers."""
         held = bool(self.fds)
+        if held and self.lockdir is not None and self.kinds is not None:
+            _reserve(self.lockdir, self.node.name, self.kinds, clock)
         while self.fds:
             os.close(self.fds.pop())
         if held and self.lockdir is not None:
             signal_release(self.lockdir)
+
+
+def _handovers(state, now):
+    # The unexpired reservations of a node's state.
+    entries = state.get("handover") if isinstance(state.get("handover"), list) else []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("until"), (int, float)) and e["until"] > now
+            and isinstance(e.get("kinds"), list)]
+
+
+def _reserve(lockdir, name, kinds, clock):
+    lockdir = Path(lockdir)
+    with _held(lockdir / f"{name}.state.lock"):
+        state = _read_state(lockdir / f"{name}.state.json")
+        entries = _handovers(state, clock())
+        entries.append({"kinds": sorted(kinds), "until": clock() + HANDOVER_S})
+        state["handover"] = entries
+        _write_state(lockdir / f"{name}.state.json", state)
+
+
+def handover_until(lockdir, node, kinds, clock=time.time):
+    """Until when ``node``'s free slots are reserved for jobs more constrained than ``kinds``, or None."""
+    kinds = frozenset(kinds)
+    state = _read_state(Path(lockdir) / f"{node.name}.state.json")
+    blocking = [e["until"] for e in _handovers(state, clock()) if frozenset(e["kinds"]) < kinds]
+    return max(blocking) if blocking else None
 
 
 def signal_release(lockdir):
@@ -97,9 +132,12 @@ def signal_release(lockdir):
         path.touch()
 
 
-def take_slot(lockdir, node):
-    """Take a job token and the next free GPU slot of ``node`` in rotation; None when it is full."""
+def take_slot(lockdir, node, kinds=None, clock=time.time):
+    """Take a job token and the next free GPU slot of ``node`` in rotation for a job that may use
+    GPU ``kinds``; None when the node is full, or its free slot is handed over to a more
+    constrained job (see Slot.release)."""
     lockdir = Path(lockdir)
+    kinds = frozenset(kinds) if kinds is not None else None
     token = None
     for k in range(node.concurrency):
         token = try_lock(lockdir / f"{node.name}.job{k}.lock")
@@ -111,14 +149,25 @@ def take_slot(lockdir, node):
     state_file = lockdir / f"{node.name}.state.json"
     with _held(lockdir / f"{node.name}.state.lock"):
         state = _read_state(state_file)
+        entries = _handovers(state, clock())
+        if kinds is not None and any(frozenset(e["kinds"]) < kinds for e in entries):
+            os.close(token)
+            return None
         start = state.get("next_slot", 0) if isinstance(state.get("next_slot"), int) else 0
         for i in range(len(slots)):
             index = (start + i) % len(slots)
             fd = try_lock(lockdir / f"{node.name}.slot-{slots[index]}.lock")
             if fd is not None:
                 state["next_slot"] = (index + 1) % len(slots)
+                if kinds is not None:
+                    # This job takes one reservation made for its kind of job (or a broader one).
+                    for e in entries:
+                        if kinds <= frozenset(e["kinds"]):
+                            entries.remove(e)
+                            break
+                state["handover"] = entries
                 _write_state(state_file, state)
-                return Slot(node, slots[index], [token, fd], lockdir)
+                return Slot(node, slots[index], [token, fd], lockdir, kinds)
     os.close(token)
     return None
 
@@ -324,7 +373,7 @@ def acquire(lockdir, nodes, kinds=None, job_types=None, name=None, clock=time.ti
             for node in live:
                 if yields_to(node, kinds, waiting):
                     continue
-                slot = take_slot(lockdir, node)
+                slot = take_slot(lockdir, node, kinds, clock)
                 if slot is not None:
                     return slot
             if not registered:
@@ -335,6 +384,7 @@ def acquire(lockdir, nodes, kinds=None, job_types=None, name=None, clock=time.ti
                 # Look once more: a slot may have been released before we were registered.
                 continue
             expiry = [u - now for u in down.values() if u is not None]
+            expiry += [u - now for u in (handover_until(lockdir, n, kinds, clock) for n in live) if u is not None]
             wakeup.wait(min([wait_s] + [max(0.05, e) for e in expiry]))
     finally:
         waiters.unregister()

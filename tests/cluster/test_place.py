@@ -267,6 +267,27 @@ def test_a_freed_cuda_slot_goes_to_the_waiting_cuda_only_job_not_to_a_flexible_o
             proc.wait()
 
 
+def test_a_slot_a_cuda_only_job_released_is_kept_for_the_next_cuda_only_job_a_moment(tmp_path):
+    inv = inventory.parse({"nodes": {"c": {"ssh": "c", "gpu_kind": "cuda", "gpus": [0]},
+                                     "r": {"ssh": "r", "gpu_kind": "rocm", "gpus": [0]}}})
+    node = inv.node("c")
+    cuda_only, flexible = frozenset({"cuda"}), frozenset({"cuda", "rocm"})
+    now = [1000.0]
+    clock = lambda: now[0]  # noqa: E731
+    slot = locks.take_slot(tmp_path, node, cuda_only, clock)
+    slot.release(clock)
+    # A flexible job may not take it yet, and knows until when; a CUDA-only one may.
+    assert locks.take_slot(tmp_path, node, flexible, clock) is None
+    assert locks.handover_until(tmp_path, node, flexible, clock) == 1000.0 + locks.HANDOVER_S
+    assert locks.handover_until(tmp_path, node, cuda_only, clock) is None
+    again = locks.take_slot(tmp_path, node, cuda_only, clock)
+    assert again is not None
+    again.release(clock)
+    # No CUDA-only job came within the hand-over: the slot is anyone's.
+    now[0] += locks.HANDOVER_S + 0.1
+    assert locks.take_slot(tmp_path, node, flexible, clock) is not None
+
+
 def test_a_killed_waiter_is_forgotten(tmp_path):
     spec = {"nodes": {"c": {"ssh": "c", "gpu_kind": "cuda", "gpus": [0]}}}
     n = inventory.parse(spec).nodes[0]
