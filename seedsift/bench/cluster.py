@@ -280,8 +280,9 @@ def _print_schedule(result):
             r = variant[policy]
             nodes = ", ".join(f"{n} {v:.0%}" for n, v in r["busy_share_by_node"].items())
             kinds = ", ".join(f"{k} {v:.0%}" for k, v in r["busy_share_by_kind"].items())
-            print(f"    {policy:6s}: makespan {r['makespan_s']:8.1f} s; busy {nodes} (by kind: {kinds}); "
-                  f"placers waited {r['placer_wait_holding_slots_s']:.0f} s holding a slot")
+            print(f"    {policy:6s}: makespan {r['makespan_s']:8.1f} s; busy {nodes} (by kind: {kinds}); placers waited "
+                  f"{r['placer_wait_s']:.0f} s; a slot idle while a job that could use it waited: "
+                  f"{r['idle_slot_s_while_work_waited']:.0f} slot-s")
             print(f"            placed: {r['placed_jobs_by_type_and_kind']}")
 
 

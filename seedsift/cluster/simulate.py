@@ -20,6 +20,7 @@ wildcards, threads, job type, inputs and outputs), the job lengths from a finish
 """
 
 import heapq
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -157,13 +158,14 @@ def _log_durations(workdir):
         m = re.match(r"    jobid: (\d+)$", line)
         if m and current is not None:
             jid = int(m.group(1))
-            ident[jid] = (current["rule"], current["wildcards"])
+            ident[jid] = current  # its wildcards line may follow
             started[jid] = current["start"]
             continue
         m = re.match(r"Finished jobid: (\d+)", line)
         if m:
             finished[int(m.group(1))] = stamp
-    return {ident[j]: max(0.0, finished[j] - started[j]) for j in ident if j in finished and started.get(j) is not None}
+    return {(ident[j]["rule"], ident[j]["wildcards"]): max(0.0, finished[j] - started[j])
+            for j in ident if j in finished and started.get(j) is not None}
 
 
 # --------------------------------------------------------------------------- the model
@@ -177,9 +179,10 @@ class Schedule:
     makespan: float
     starts: dict            # jobid -> (start, end, node or "head", gpu slot)
     busy: dict              # node -> busy share of its slots over the makespan
-    waited: dict            # jobid -> seconds a placer waited for a slot while holding its units
+    waited: dict            # jobid -> seconds a placer waited for a slot (holding its resource units)
     limits: dict
     cores: int
+    idle_while_work_waited: float = 0.0  # slot-seconds a free slot stayed idle while a job that could use it waited
 
     def summary(self, inv, jobs):
         """A JSON-able summary: makespan, busy share per node and per kind, placement by job type."""
@@ -205,7 +208,8 @@ class Schedule:
             "busy_share_by_kind": {k: round(v["busy_slot_s"] / (v["slots"] * self.makespan), 3) if self.makespan else 0.0
                                    for k, v in kinds.items()},
             "placed_jobs_by_type_and_kind": dict(sorted(placed.items())),
-            "placer_wait_holding_slots_s": round(sum(self.waited.values()), 1),
+            "placer_wait_s": round(sum(self.waited.values()), 1),
+            "idle_slot_s_while_work_waited": round(self.idle_while_work_waited, 1),
         }
 
 
@@ -245,7 +249,8 @@ def simulate(jobs, inv, policy="after", head_cores=16):
     done, admitted = set(), set()
     starts, waited = {}, {}
     busy = {n.name: 0.0 for n in inv.nodes}
-    events = []  # (end time, jobid)
+    events = []  # (end time, sequence, jobid or None for a hand-over's end)
+    seq = itertools.count()
     waiters = []  # [(since, seq, jobid, kinds)]
     claims = {}
     now = 0.0
@@ -285,7 +290,7 @@ def simulate(jobs, inv, policy="after", head_cores=16):
             end = start + by_id[jid].duration
             starts[jid] = (start, end, node.name, gpu)
             busy[node.name] += end - start
-            heapq.heappush(events, (end, jid))
+            heapq.heappush(events, (end, next(seq), jid))
             return True
         return False
 
@@ -305,7 +310,7 @@ def simulate(jobs, inv, policy="after", head_cores=16):
             claims[job.jobid] = (threads, need)
             if job_type is None:
                 starts[job.jobid] = (now, now + job.duration, "head-local", "")
-                heapq.heappush(events, (now + job.duration, job.jobid))
+                heapq.heappush(events, (now + job.duration, next(seq), job.jobid))
                 continue
             kinds = kinds_of(job_type)
             job_kinds[job.jobid] = kinds
@@ -313,9 +318,23 @@ def simulate(jobs, inv, policy="after", head_cores=16):
                 waiters.append((now, len(waiters) + len(starts), job.jobid, kinds))
 
     job_kinds = {}
+    idle_blocked = 0.0
+
+    def blocked_idle_rate():
+        # Free slots that a job held back (waiting for a slot, or ready but not admitted) could use.
+        wanting = [w[3] for w in waiters]
+        for job in order:
+            if job.jobid not in admitted and job.deps <= done:
+                job_type, _ = classify(inv, job)
+                if job_type is not None:
+                    wanting.append(kinds_of(job_type))
+        return sum(node_free[n.name] for n in inv.nodes if any(n.gpu_kind in k for k in wanting))
+
     admit()
     while events:
-        now, jid = heapq.heappop(events)
+        rate = blocked_idle_rate()
+        idle_blocked += rate * (events[0][0] - now)
+        now, _, jid = heapq.heappop(events)
         if jid is None:
             pass  # a hand-over expired: waiting placers look again
         else:
@@ -330,7 +349,7 @@ def simulate(jobs, inv, policy="after", head_cores=16):
                 node_gpu[node].append(gpu)
                 if policy == "after":
                     handover[node].append((job_kinds[jid], now + HANDOVER_S))
-                    heapq.heappush(events, (now + HANDOVER_S, None))
+                    heapq.heappush(events, (now + HANDOVER_S, next(seq), None))
         if events and events[0][0] == now:
             continue  # end everything that ends now before anyone looks for a slot
         # The waiting placers look again (they are awake before snakemake's next placer is): the
@@ -346,4 +365,4 @@ def simulate(jobs, inv, policy="after", head_cores=16):
     if len(done) != len(order):
         raise RuntimeError(f"the model stalled with {len(order) - len(done)} jobs not run (a job no node may run?)")
     share = {n.name: busy[n.name] / (n.concurrency * makespan) if makespan else 0.0 for n in inv.nodes}
-    return Schedule(policy, makespan, starts, share, waited, limits, cores)
+    return Schedule(policy, makespan, starts, share, waited, limits, cores, idle_blocked)

@@ -37,6 +37,10 @@ def test_per_kind_accounting_keeps_the_rocm_node_busy_while_cuda_only_jobs_queue
     summary = after.summary(inv, _dag())
     assert summary["placed_jobs_by_type_and_kind"] == {"neural_net": {"rocm": 4}, "xgboost": {"cuda": 4}}
     assert summary["limits"] == {"gpu_cuda": 1, "gpu_rocm": 2, "gpu_slots": 3}
+    # Before, the ROCm node's two slots idled 0-20 s and one of them 20-30 s while flexible folds
+    # were held back (the waiting CUDA-only folds had all the global slots); after, never.
+    assert before.idle_while_work_waited == 2 * 20 + 10
+    assert after.idle_while_work_waited == 0
 
 
 def test_dependencies_and_head_rules_are_respected():
