@@ -33,6 +33,21 @@ DEFAULT_SSH_OPTIONS = {
     "ServerAliveCountMax": "4",
     "LogLevel": "ERROR",
 }
+# Connection sharing: the placer starts one master connection per node (in the background, its
+# input and output on /dev/null) that every job's ssh and rsync then use; it stays up for
+# ControlPersist seconds after its last use. ssh_options ControlMaster: "no" turns this off.
+CONTROL_OPTIONS = ("ControlMaster", "ControlPath", "ControlPersist")
+DEFAULT_CONTROL_PERSIST = "60"
+
+
+def control_dir():
+    """The folder of the shared connections' sockets: short (a socket path has at most 107
+    bytes), private to the user, created on first use."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"seedsift-ssh-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 NODE_KEYS = {
     "ssh": "an ssh destination or alias from the ssh config",
@@ -110,6 +125,8 @@ class Inventory:
     nodes: tuple
     ssh_config: str | None = None
     ssh_options: tuple = ()
+    # Connection sharing (see CONTROL_OPTIONS): None when turned off, else (ControlPath, ControlPersist).
+    control: tuple | None = None
     dead_ttl_s: float = 300.0
     job_types: dict = field(default_factory=dict)
 
@@ -284,6 +301,12 @@ def parse(data, source="<inventory>", base_dir=None, ssh_config_override=None):
             _fail(source, f"ssh_options.{key}", f"value {value!r} is invalid; allowed: a string or number")
         options[key] = str(value)
     options.update(FORCED_SSH_OPTIONS)
+    master = options.pop("ControlMaster", "auto").lower()
+    path = options.pop("ControlPath", None)
+    persist = options.pop("ControlPersist", DEFAULT_CONTROL_PERSIST)
+    if master not in ("auto", "yes", "no", "autoask", "ask"):
+        _fail(source, "ssh_options.ControlMaster", f"value {master!r} is invalid; allowed: auto (shared connections) or no")
+    control = None if master == "no" else (path or str(control_dir() / "%C"), persist)
 
     ttl = float(_number(source, "dead_ttl_s", data.get("dead_ttl_s", 300), 0))
 
@@ -296,7 +319,7 @@ def parse(data, source="<inventory>", base_dir=None, ssh_config_override=None):
             _fail(source, f"job_types.{jtype}", f"value {kinds!r} is invalid; allowed: a list of {', '.join(GPU_KINDS)}")
         checked[str(jtype)] = tuple(kinds)
     return Inventory(
-        source=source, nodes=parsed, ssh_config=ssh_config, ssh_options=tuple(sorted(options.items())),
+        source=source, nodes=parsed, ssh_config=ssh_config, ssh_options=tuple(sorted(options.items())), control=control,
         dead_ttl_s=ttl, job_types=checked,
     )
 

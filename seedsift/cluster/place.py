@@ -49,7 +49,15 @@ from pathlib import Path
 from seedsift.cli import split_at_dashdash
 from seedsift.cluster import accounting, staging
 from seedsift.cluster.locks import PlacementError, acquire, mark_dead, once_per_run, run_identity, stagger
-from seedsift.cluster.remote import check_script, local_environment, probe, remote_script, ssh_base
+from seedsift.cluster.remote import (
+    check_script,
+    ensure_master,
+    local_environment,
+    probe,
+    remote_script,
+    ssh_base,
+    stop_master,
+)
 from seedsift.cluster.run_manifest import PLACEMENT_LOG
 from seedsift.cluster.supervise import Supervisor
 from seedsift.manifests import REPO_ROOT
@@ -230,6 +238,7 @@ def _lost(inv, node, lockdir, job, why):
     # ssh failed: the node is down unless it answers a probe.
     if probe(inv, node):
         return False
+    stop_master(inv, node)
     mark_dead(lockdir, node.name, inv.dead_ttl_s, f"no answer after {why} of {job.label}")
     LOG.error("%s: %s does not answer after %s; marked down for %g s", job.label, node.name, why, inv.dead_ttl_s)
     return True
@@ -243,6 +252,8 @@ def run_attempt(job, inv, slot, lockdir, cwd, repo, supervisor, run_id, area_nam
                                 timeout=node.job_timeout_s)
         return _finish(job, inv, node, lockdir, supervisor, status)
 
+    if not ensure_master(inv, node, lockdir) and _lost(inv, node, lockdir, job, "connecting"):
+        return Outcome("node_down", EXIT_SSH, "no answer when connecting")
     try:
         problem = prepare_node(inv, node, lockdir, run_id, cwd, repo, supervisor)
     except NodeLost as exc:
@@ -298,6 +309,7 @@ def run_attempt(job, inv, slot, lockdir, cwd, repo, supervisor, run_id, area_nam
 
 
 def _disk_full(job, inv, node, lockdir, during, free=None):
+    stop_master(inv, node)
     reason = f"disk full in {node.workdir}" + (f" ({free:.0f} MB free, min_free_mb {node.min_free_mb:g})" if free is not None else "")
     mark_dead(lockdir, node.name, inv.dead_ttl_s, f"disk_full: {reason}, after {during} of {job.label}")
     LOG.error("%s: %s on %s after %s; marked down for %g s", job.label, reason, node.name, during, inv.dead_ttl_s)

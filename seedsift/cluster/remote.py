@@ -127,8 +127,12 @@ def local_environment(node, gpu, base=None):
     return env
 
 
-def ssh_base(inv, node, tty=True):
-    """``ssh`` argv up to and including the destination (no shell involved on the head)."""
+def ssh_base(inv, node, tty=True, master=False):
+    """``ssh`` argv up to and including the destination (no shell involved on the head).
+
+    With connection sharing on, an ordinary connection uses the node's master connection when
+    one is up (and connects on its own when not); ``master=True`` gives the argv that starts one.
+    """
     argv = ["ssh"]
     if tty:
         argv.append("-tt")
@@ -136,11 +140,62 @@ def ssh_base(inv, node, tty=True):
         argv += ["-F", inv.ssh_config]
     for key, value in inv.ssh_options:
         argv += ["-o", f"{key}={value}"]
+    if inv.control is not None:
+        path, persist = inv.control
+        argv += ["-o", f"ControlPath={path}"]
+        argv += ["-o", "ControlMaster=yes", "-o", f"ControlPersist={persist}"] if master else ["-o", "ControlMaster=no"]
+    else:
+        argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
     if node.port:
         argv += ["-p", str(node.port)]
     if node.user:
         argv += ["-l", node.user]
     return argv + [node.destination]
+
+
+def stop_master(inv, node):
+    """Close the node's shared connection (a node marked down: its sessions, which a hung node
+    never closes, go with it)."""
+    if node.local or inv.control is None:
+        return
+    try:
+        subprocess.run(ssh_base(inv, node, tty=False)[:-1] + ["-O", "exit", node.destination], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def ensure_master(inv, node, lockdir):
+    """Make sure the node's shared connection is up (start it in the background if not).
+
+    Returns False when it cannot be started (the node does not answer); True otherwise, also
+    when sharing is turned off or the node is the head.
+    """
+    import fcntl
+    from pathlib import Path
+
+    if node.local or inv.control is None:
+        return True
+    base = ssh_base(inv, node, tty=False)
+    connect = float(dict(inv.ssh_options).get("ConnectTimeout", "10"))
+    Path(lockdir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(lockdir) / f"{node.name}.master.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        check = subprocess.run(base[:-1] + ["-O", "check", node.destination], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if check.returncode == 0:
+            return True
+        try:
+            # -f: into the background once connected; nothing of ours stays open in it.
+            started = subprocess.run(ssh_base(inv, node, tty=False, master=True)[:-1] + ["-f", "-N", node.destination],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     timeout=connect + 5)
+        except subprocess.TimeoutExpired:
+            return False
+        return started.returncode == 0
+    finally:
+        os.close(fd)
 
 
 def probe(inv, node, timeout=None):

@@ -182,8 +182,10 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
     assert all(j["cwd"].startswith(work[j["node"]] + "/runs/") for j in seen)
     assert sorted(c["server"] for c in witness(log, checks=True)) == sorted(address.values())
     assert not (workdir / staging.STAGING_DIR).exists() or not list((workdir / staging.STAGING_DIR).rglob("*.json"))
+    # The jobs' ssh and rsync share one connection per node (ControlMaster): far fewer logins
+    # than the three connections each copying job opens.
     logins = {n: cluster.logins(n) - before[n] for n in address}
-    assert all(logins[n] >= sum(j["node"] == n for j in seen) for n in address)
+    assert all(1 <= logins[n] < 3 * sum(j["node"] == n for j in seen) for n in address), logins
 
     # CUDA-only work (the tree model's folds, select_model) only on the CUDA node.
     jobs_by_rule = {}

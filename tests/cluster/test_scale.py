@@ -1,7 +1,7 @@
 """A wide DAG of trivial placed jobs over 4 loopback nodes (cluster): every output present, the
 run manifest complete, no node ever over its limit, CUDA-only jobs on CUDA nodes only.
 
-The suite runs 150 jobs. The 1,000-job run is marked ``scale`` (``pytest -m scale``): on the
+The suite runs 100 jobs. The 1,000-job run is marked ``scale`` (``pytest -m scale``): on the
 2-core development machine it takes several minutes, since each job starts a placer, an ssh
 session and a shell; ``make cluster-bench`` measures it (with the dry run of the same DAG).
 A placer's start and end times bound its job's run on the node, so the manifest's concurrency
@@ -44,7 +44,7 @@ def run_wide_dag(tmp_path, n_jobs):
                "--config", f"n_jobs={n_jobs}", "trivial=1", f"cuda_every={CUDA_EVERY}"]
         done = subprocess.run(cmd, cwd=workdir, env=e, capture_output=True, text=True, timeout=3600)
         assert done.returncode == 0, done.stderr[-4000:]
-        logins = sum(cluster.logins(n) for n in cluster.nodes)
+        logins = {n: cluster.logins(n) for n in cluster.nodes}
     written = subprocess.run([str(BIN / "python"), "-m", "seedsift.cluster.place", "--manifest"], cwd=workdir, env=e,
                              capture_output=True, text=True)
     assert written.returncode == 0, written.stderr
@@ -66,12 +66,13 @@ def run_wide_dag(tmp_path, n_jobs):
     for name, per in manifest["nodes"].items():
         assert per["limit"] == 2 and 1 <= per["max_concurrent"] <= per["limit"], (name, per)
     assert all(j["node"] in {"node-a", "node-b"} for j in manifest["jobs"] if j["wildcards"]["kind"] == "cudaonly")
-    assert logins >= n_jobs
+    # Every node was reached over ssh, its jobs sharing a few connections (ControlMaster).
+    assert all(1 <= n < n_jobs for n in logins.values()), logins
     return manifest
 
 
 def test_a_wide_dag_over_four_nodes_completes_within_every_limit(tmp_path):
-    run_wide_dag(tmp_path, 150)
+    run_wide_dag(tmp_path, 100)
 
 
 @pytest.mark.scale
