@@ -6,7 +6,7 @@ their own work folders: the placer copies the code, every job's inputs and its o
 rsync, as on the seed's rigs. Every node's PATH starts with a witness ``python`` that appends what
 the job saw on the node (its ssh connection, GPU variables, folder, start and end) to a file,
 then runs the venv's python: the tests judge placement by that witness and by the sshd logs, not
-only by the placer's own records. The fault matrix is in test_faults.py.
+only by the placer's own records. The fault matrix is in test_cluster_faults.py.
 """
 
 import json
@@ -161,7 +161,8 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
     workdir = tmp_path / "run"
     e, log = setup_run(cluster, workdir)
     before = {n: cluster.logins(n) for n in ("node-a", "node-b")}
-    done = subprocess.run(snakemake_cmd(workdir, "--resources", "gpu_slots=2"), cwd=workdir, env=e,
+    # The profile's job slots per class, from the inventory: gpu_cuda=2 (dead, node-a), gpu_rocm=1, gpu_slots=3.
+    done = subprocess.run(snakemake_cmd(workdir, "--cores", "2"), cwd=workdir, env=e,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-5000:]
 
@@ -171,6 +172,9 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
     remote_rules = {r for r in placed_rules() if planned.get(r)}
     n_remote = sum(planned[r] for r in remote_rules)
     assert n_remote >= 8 and manifest["totals"]["expected"] == n_remote
+    log_text = (workdir / manifest["run"]["snakemake_log"]).read_text()
+    provided = re.search(r"Provided resources: (.*)", log_text).group(1)
+    assert all(f'{name}", {n})' in provided for name, n in {"gpu_cuda": 2, "gpu_rocm": 1, "gpu_slots": 3}.items()), provided
 
     # Every remote job ran once, over ssh, on a live node, with a clean environment, in the
     # node's own copy of the working directory; each node's Python was checked once.

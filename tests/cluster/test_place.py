@@ -100,6 +100,13 @@ def test_ssh_argv_has_forced_options_and_no_shell(tmp_path):
     assert argv[:4] == ["ssh", "-tt", "-F", str(cfg)]
     assert "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv and "ConnectTimeout=3" in argv
     assert argv[-5:] == ["-p", "2222", "-l", "u", "192.0.2.1"]
+    # Connections share the node's master connection; the master's own argv starts it.
+    path = inv.control[0]
+    assert f"ControlPath={path}" in argv and "ControlMaster=no" in argv and len(path) < 80
+    master = remote.ssh_base(inv, inv.nodes[0], tty=False, master=True)
+    assert "ControlMaster=yes" in master and "ControlPersist=60" in master and "-tt" not in master
+    off = inventory.parse({"nodes": {"n1": {"host": "h"}}, "ssh_options": {"ControlMaster": "no"}})
+    assert off.control is None and "ControlPath=none" in remote.ssh_base(off, off.nodes[0])
 
 
 def test_environment_names_inventory_and_ssh_config(tmp_path):
