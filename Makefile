@@ -21,7 +21,10 @@ endif
 GPU_STAMP := $(VENV)/.installed-gpu-$(GPU)
 endif
 
+# The venv, and the profile links that make `snakemake --profile cluster` (or slurm) work by name
+# from the repository root (seedsift/cluster/profile_links.py; $XDG_CONFIG_HOME/snakemake).
 setup: $(STAMP) $(GPU_STAMP)
+	@$(BIN)/python -m seedsift.cluster.profile_links
 
 $(VENV)/.installed-gpu-%: requirements-gpu-%.txt $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r $< -c requirements.lock
@@ -45,16 +48,18 @@ run: setup
 recover: setup
 	python -m seedsift.pipeline.progress -- snakemake recover $(SNAKEMAKE_ARGS)
 
-# Debian packages the tests use (graphviz for the DAG, openssh-server for the cluster tests).
+# Debian packages the tests use (graphviz for the DAG; openssh-server and rsync for the cluster
+# tests; slurm-wlm and munge for the single-host SLURM cluster the SLURM test starts; a JDK,
+# php-cli and g++ for the real runtimes the generator tests compare with).
 system-deps:
 	bash .ci/system-deps.sh
 
 test: setup system-deps
 	python -m pytest $(PYTEST_ARGS)
 
-# The linters alone (make test runs them too, in tests/test_lint.py).
+# The linters alone (make test runs them too, in tests/pipeline/test_lint.py).
 lint: setup
-	python -m pytest -q tests/test_lint.py
+	python -m pytest -q tests/pipeline/test_lint.py
 
 bench: setup
 	python -m seedsift.bench $(BENCH_ARGS)
@@ -65,7 +70,7 @@ gpu-bench: setup
 	python -m seedsift.bench.gpu_sieve $(GPU_BENCH_ARGS)
 
 clean:
-	rm -rf results logs benchmarks .snakemake
+	rm -rf results logs benchmarks .snakemake .seedsift-staging
 
 # One self-contained HTML file (default report.html) with the figures of results/report/, their
 # captions, the DAG and the runtimes of the last run. Run `make run` first.
@@ -89,7 +94,9 @@ dag: setup system-deps
 rerun-missing: setup
 	python -m seedsift.pipeline.rerun -- $(SNAKEMAKE_ARGS)
 
-# Per-job overhead of the cluster profile over loopback ssh against the local executor
-# (starts private sshd servers on 127.0.0.x: needs root and openssh-server).
+# The cluster benchmark: the per-kind schedule of the seed's cluster for the default DAG (before
+# and after per-kind accounting, simulated), the per-job overhead over loopback ssh against the
+# local executor, and the 1,000-job DAG over 4 loopback nodes (dry run and run). The loopback
+# parts start private sshd servers on 127.0.0.x: they need root, openssh-server and rsync.
 cluster-bench: setup system-deps
 	python -m seedsift.bench.cluster $(CLUSTER_BENCH_ARGS)

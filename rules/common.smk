@@ -4,7 +4,9 @@ import os
 import sys
 
 from seedsift.cli import params_json
+from seedsift.cluster.accounting import rule_resources
 from seedsift.pipeline.config import validate
+from seedsift.pipeline.stale_lock import clear_stale_lock
 from seedsift.errors import SeedsiftError
 from seedsift.training.select import artifact_name, read_selection
 
@@ -14,6 +16,12 @@ except SeedsiftError as _exc:
     sys.exit(f"seedsift: config error: {_exc}")
 config.clear()
 config.update(_validated)
+
+# A lock left by a killed run (no snakemake works here any more) would stop this one: drop it.
+if workflow.is_main_process:
+    _stale = clear_stale_lock(os.getcwd())
+    if _stale:
+        print(_stale, file=sys.stderr)
 
 
 wildcard_constraints:
@@ -34,6 +42,13 @@ def script(name):
     # The checkout's own file (not snakemake's source cache): the scripts import the library
     # from beside them, also on a node that runs the job over ssh.
     return os.path.join(workflow.basedir, "scripts", name)
+
+
+def gpu_job(job_type):
+    # resources: of a job the placer runs on a GPU node: its job type (a name, a list of the
+    # backends it loads, or a wildcard pattern) and one job slot of the GPU kinds the inventory
+    # lets that type use (seedsift/cluster/accounting.py; nothing without an inventory).
+    return rule_resources(job_type)
 
 
 def parent_dir(path):

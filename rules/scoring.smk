@@ -23,10 +23,13 @@ rule score_chunk:
     benchmark:
         "benchmarks/scoring/scored/chunk_{i}.tsv"
     threads: 1
+    resources:
+        **gpu_job("score_chunk"),
     params:
         spec=scoring_params,
     shell:
-        "python -m seedsift.cluster.place -- python {input.script:q} --chunk {input.chunk:q}"
+        "python -m seedsift.cluster.place --job-type {resources.job_type:q} --inputs {input:q} --outputs {output:q}"
+        " -- python {input.script:q} --chunk {input.chunk:q}"
         " --train {input.train:q} --holdout {input.holdout:q} --params {params.spec:q}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
 

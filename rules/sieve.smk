@@ -10,10 +10,13 @@ rule sieve_shard:
     benchmark:
         "benchmarks/sieve/{prng}/shard_{i}.tsv"
     threads: 1
+    resources:
+        **gpu_job("sieve_shard"),
     params:
         spec=sieve_params,
     shell:
-        "python -m seedsift.cluster.place -- python {input.script:q} --train {input.train:q}"
+        "python -m seedsift.cluster.place --job-type {resources.job_type:q} --inputs {input:q} --outputs {output:q}"
+        " -- python {input.script:q} --train {input.train:q}"
         " --prng {wildcards.prng:q} --shard {wildcards.i:q} --params {params.spec:q}"
         " --parent {input.parent:q} --output {output:q} --threads {threads} > {log:q} 2>&1"
 

@@ -59,8 +59,11 @@ rule train_fold:
     benchmark:
         "benchmarks/training/{model_type}/trial_{t}/fold_{k}.tsv"
     threads: 1
+    resources:
+        **gpu_job("{model_type}"),
     shell:
-        "python -m seedsift.cluster.place --job-type {wildcards.model_type:q} -- python {input.script:q}"
+        "python -m seedsift.cluster.place --job-type {resources.job_type:q} --inputs {input:q} --outputs {output:q}"
+        " -- python {input.script:q}"
         " --table {input.table:q} --plan {input.plan:q} --model-type {wildcards.model_type:q} --trial {wildcards.t:q}"
         " --fold {wildcards.k:q} --threads {threads} --output {output:q} > {log:q} 2>&1"
 
@@ -96,8 +99,12 @@ checkpoint select_model:
     benchmark:
         "benchmarks/training/model/select_model.tsv"
     threads: 2
+    resources:
+        # It refits every model type: it needs a GPU kind that each of their backends may use.
+        **gpu_job(config["training"]["model_types"]),
     shell:
-        "python -m seedsift.cluster.place -- python {input.script:q} --table {input.table:q}"
+        "python -m seedsift.cluster.place --job-type {resources.job_type:q} --inputs {input:q}"
+        " --outputs {output:q} -- python {input.script:q} --table {input.table:q}"
         " --plan {input.plan:q} --trials {input.trials:q} --selection {output.selection:q}"
         " --history {output.history:q} --comparison {output.comparison:q}"
         " --test-predictions {output.test_predictions:q} --importance {output.importance:q}"

@@ -6,7 +6,12 @@ where nothing listens. Nothing in ``/etc/ssh``, ``~/.ssh`` or ``/run`` is touche
 in a private mount namespace with a folder of ours bind-mounted over ``/run`` (sshd insists on
 ``/run/sshd``), which needs root. Clients use the generated ``ssh_config`` (BatchMode, checked host
 keys from a generated known_hosts). ``kill(name)`` makes a node die like a crashed machine: its
-sshd and every session and job under it are SIGKILLed.
+sshd and every session and job under it are SIGKILLed; ``freeze(name)`` makes it hang like a
+machine whose kernel still accepts connections (SIGSTOP of the same processes).
+
+A node with ``shared=False`` gets its own work folder (``workdir``) and the inventory says
+``shared: false``, so the placer copies files there; with ``disk_mb`` that folder is a tmpfs of
+that size mounted in the node's private mount namespace only, so its disk can really fill up.
 """
 
 import getpass
@@ -42,8 +47,12 @@ class LoopbackNode:
     gpus: list = field(default_factory=list)
     max_jobs: int = 1
     env: dict = field(default_factory=dict)
+    shared: bool = True
+    disk_mb: int | None = None
+    extra: dict = field(default_factory=dict)
     port: int = 0
     process: subprocess.Popen | None = None
+    workdir: Path | None = None
 
 
 def unavailable_reason():
@@ -143,6 +152,9 @@ class LoopbackCluster:
         host_pub = " ".join(Path(f"{host_key}.pub").read_text().split()[:2])
         known, hosts = [], []
         for node in self.nodes.values():
+            if not node.shared:
+                node.workdir = self.root / f"work-{node.name}"
+                node.workdir.mkdir(parents=True, exist_ok=True)
             node.port = _free_port(node.address) if node.live else _free_port("127.0.0.1")
             known.append(f"[{node.address}]:{node.port} {host_pub}")
             hosts.append(f"Host {node.name}\n  HostName {node.address}\n  Port {node.port}\n")
@@ -198,7 +210,10 @@ class LoopbackCluster:
             "",
         ]))
         run = self.root / "run"
-        script = f"mount --bind {_q(run)} /run && exec {_q(shutil.which('sshd') or SSHD)} -D -f {_q(config)} -E {_q(self.sshd_log(name))}"
+        script = f"mount --bind {_q(run)} /run && "
+        if node.disk_mb is not None:
+            script += f"mount -t tmpfs -o size={int(node.disk_mb)}m seedsift-disk {_q(node.workdir)} && "
+        script += f"exec {_q(shutil.which('sshd') or SSHD)} -D -f {_q(config)} -E {_q(self.sshd_log(name))}"
         node.process = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -225,6 +240,32 @@ class LoopbackCluster:
         if proc.stderr:
             proc.stderr.close()
 
+    def _processes(self, name):
+        proc = self.nodes[name].process
+        return [] if proc is None else [proc.pid] + descendants(proc.pid)
+
+    def freeze(self, name):
+        """Make node ``name`` hang: SIGSTOP its sshd and every session and job under it. The
+        kernel still accepts new connections, which then get no answer."""
+        for pid in self._processes(name):
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+
+    def thaw(self, name):
+        """Undo ``freeze``."""
+        for pid in self._processes(name):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+    def ssh(self, name, command, **kw):
+        """Run the shell ``command`` on node ``name`` (over its sshd, as a job would)."""
+        return subprocess.run(["ssh", "-F", str(self.ssh_config), name, command], capture_output=True, text=True,
+                              timeout=kw.pop("timeout", 60), **kw)
+
     def stop(self):
         """Stop every node and remove the folder if this object created it."""
         for name in list(self.nodes):
@@ -238,7 +279,8 @@ class LoopbackCluster:
         return path.read_text(errors="replace").count("Accepted publickey") if path.exists() else 0
 
     def write_inventory(self, path, path_dirs=(), env=None, **top):
-        """Write an inventory of the nodes (ssh aliases, this cluster's ssh config) to ``path``."""
+        """Write an inventory of the nodes (ssh aliases, this cluster's ssh config) to ``path``;
+        a node's ``extra`` entries (job_timeout_s, rsync, path, ...) override the rest."""
         nodes = {}
         for node in self.nodes.values():
             spec = {"ssh": node.name, "gpu_kind": node.gpu_kind, "max_jobs": node.max_jobs}
@@ -249,6 +291,11 @@ class LoopbackCluster:
             merged = {**(env or {}), **node.env}
             if merged:
                 spec["env"] = merged
+            if not node.shared:
+                spec["shared"] = False
+                spec["workdir"] = str(node.workdir)
+            for key, value in node.extra.items():
+                spec[key] = list(value) + spec.get(key, []) if key == "path" else value
             nodes[node.name] = spec
         data = {"ssh_config": str(self.ssh_config), "nodes": nodes, **top}
         Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

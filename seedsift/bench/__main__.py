@@ -273,7 +273,7 @@ def main(argv=None):
         from seedsift.bench import cluster as bench_cluster
 
         _say("Cluster placer overhead (100 tiny jobs over loopback ssh vs the local executor):")
-        result["cluster"] = bench_cluster.run_benchmark(100)
+        result["cluster"] = bench_cluster.run_benchmark(100, copied=False)
         _say(f"  overhead {result['cluster']['overhead_per_job_s']:.3f} s per job")
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_json(args.out, result)

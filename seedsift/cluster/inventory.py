@@ -3,9 +3,10 @@
 An inventory lists the machines that run the remote rules' commands: per node how to reach it
 (an SSH alias, or host/port/user, or ``local: true`` for the head node itself), its GPU kind and
 slots, how to activate the project's Python there, its working directory, how many jobs it runs
-at once and how far apart their starts are. ``job_types`` says which GPU kinds may run which job
-types. Every problem is one :class:`~seedsift.errors.InputError` naming the file, the key and the
-allowed values.
+at once and how far apart their starts are, whether it sees the head's files (``shared``) or gets
+copies of them in its own work directory, how long one job may take there and how much free disk
+it must keep. ``job_types`` says which GPU kinds may run which job types. Every problem is one
+:class:`~seedsift.errors.InputError` naming the file, the key and the allowed values.
 """
 
 import os
@@ -32,6 +33,21 @@ DEFAULT_SSH_OPTIONS = {
     "ServerAliveCountMax": "4",
     "LogLevel": "ERROR",
 }
+# Connection sharing: the placer starts one master connection per node (in the background, its
+# input and output on /dev/null) that every job's ssh and rsync then use; it stays up for
+# ControlPersist seconds after its last use. ssh_options ControlMaster: "no" turns this off.
+CONTROL_OPTIONS = ("ControlMaster", "ControlPath", "ControlPersist")
+DEFAULT_CONTROL_PERSIST = "60"
+
+
+def control_dir():
+    """The folder of the shared connections' sockets: short (a socket path has at most 107
+    bytes), private to the user, created on first use."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"seedsift-ssh-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 NODE_KEYS = {
     "ssh": "an ssh destination or alias from the ssh config",
@@ -43,11 +59,15 @@ NODE_KEYS = {
     "gpus": "a list of GPU ids",
     "max_jobs": "an integer >= 1",
     "stagger_s": "a number of seconds >= 0",
-    "workdir": "an absolute path, or null for the head's working directory",
+    "shared": "true when the node sees the head's project directory (NFS), false to copy files over ssh",
+    "workdir": "an absolute path: where the project is mounted (shared) or the node's own work folder (shared: false)",
     "venv": "an absolute path of a virtual environment",
     "path": "a list of absolute directories put first on PATH",
     "env": "a mapping of variable names to values",
     "setup": "shell text run before the job (e.g. module load ...)",
+    "job_timeout_s": "seconds one job may run on the node before it is stopped, or null for no limit",
+    "min_free_mb": "free MB the node's work folder must keep; below it after a failure, the disk counts as full",
+    "rsync": "the rsync program on the node (default: rsync on its PATH)",
 }
 TOP_KEYS = ("nodes", "defaults", "ssh_config", "ssh_options", "dead_ttl_s", "job_types")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
@@ -75,6 +95,10 @@ class Node:
     path: tuple = ()
     env: tuple = ()
     setup: str | None = None
+    shared: bool = True
+    job_timeout_s: float | None = None
+    min_free_mb: float = 64.0
+    rsync: str = "rsync"
 
     @property
     def slots(self):
@@ -88,6 +112,11 @@ class Node:
         """Jobs the node runs at once: ``max_jobs``, never more than one per GPU."""
         return min(self.max_jobs, len(self.slots))
 
+    @property
+    def staged(self):
+        """True when jobs get copies of their files in the node's own work folder."""
+        return not self.shared
+
 
 @dataclass(frozen=True)
 class Inventory:
@@ -97,6 +126,8 @@ class Inventory:
     nodes: tuple
     ssh_config: str | None = None
     ssh_options: tuple = ()
+    # Connection sharing (see CONTROL_OPTIONS): None when turned off, else (ControlPath, ControlPersist).
+    control: tuple | None = None
     dead_ttl_s: float = 300.0
     job_types: dict = field(default_factory=dict)
 
@@ -210,6 +241,22 @@ def _node(source, name, spec):
         if local:
             _fail(source, f"{where}.setup", "a local node runs its job without a shell; use venv, path and env")
         kw["setup"] = _string(source, f"{where}.setup", spec["setup"])
+    shared = spec.get("shared", True)
+    if not isinstance(shared, bool):
+        _fail(source, f"{where}.shared", f"value {shared!r} is invalid; allowed: true or false")
+    if not shared:
+        if local:
+            _fail(source, f"{where}.shared", "the head node always sees its own files; drop shared: false or local: true")
+        if spec.get("workdir") is None:
+            _fail(source, f"{where}.workdir", "a node with shared: false needs its own work folder, e.g. workdir: /var/tmp/seedsift")
+    kw["shared"] = shared
+    if spec.get("job_timeout_s") is not None:
+        kw["job_timeout_s"] = float(_number(source, f"{where}.job_timeout_s", spec["job_timeout_s"], 1))
+    kw["min_free_mb"] = float(_number(source, f"{where}.min_free_mb", spec.get("min_free_mb", 64), 0))
+    if spec.get("rsync") is not None:
+        if local:
+            _fail(source, f"{where}.rsync", "files are not copied to the head node; drop this key or local: true")
+        kw["rsync"] = _string(source, f"{where}.rsync", spec["rsync"])
     return Node(**kw)
 
 
@@ -255,6 +302,12 @@ def parse(data, source="<inventory>", base_dir=None, ssh_config_override=None):
             _fail(source, f"ssh_options.{key}", f"value {value!r} is invalid; allowed: a string or number")
         options[key] = str(value)
     options.update(FORCED_SSH_OPTIONS)
+    master = options.pop("ControlMaster", "auto").lower()
+    path = options.pop("ControlPath", None)
+    persist = options.pop("ControlPersist", DEFAULT_CONTROL_PERSIST)
+    if master not in ("auto", "yes", "no", "autoask", "ask"):
+        _fail(source, "ssh_options.ControlMaster", f"value {master!r} is invalid; allowed: auto (shared connections) or no")
+    control = None if master == "no" else (path or str(control_dir() / "%C"), persist)
 
     ttl = float(_number(source, "dead_ttl_s", data.get("dead_ttl_s", 300), 0))
 
@@ -267,7 +320,7 @@ def parse(data, source="<inventory>", base_dir=None, ssh_config_override=None):
             _fail(source, f"job_types.{jtype}", f"value {kinds!r} is invalid; allowed: a list of {', '.join(GPU_KINDS)}")
         checked[str(jtype)] = tuple(kinds)
     return Inventory(
-        source=source, nodes=parsed, ssh_config=ssh_config, ssh_options=tuple(sorted(options.items())),
+        source=source, nodes=parsed, ssh_config=ssh_config, ssh_options=tuple(sorted(options.items())), control=control,
         dead_ttl_s=ttl, job_types=checked,
     )
 

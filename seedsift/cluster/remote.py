@@ -36,20 +36,13 @@ def _die(message):
     return "{ printf '%s\\n' " + shlex.quote(f"seedsift.cluster.place: {message}") + f" >&2; exit {EXIT_SETUP}; }}"
 
 
-def remote_script(node, command, cwd, gpu):
-    """The POSIX shell text run on ``node``: every value in it is quoted with shlex.quote.
-
-    ``setup`` is the one exception: it is shell text written by the inventory's owner.
-    """
+def _activation(node):
+    # The node's own environment: its setup text, its venv and PATH entries.
     q = shlex.quote
-    workdir = node.workdir or str(cwd)
     lines = [
-        f"cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"),
         # bash re-reads ~/.bashrc in nested shells while SSH_CLIENT is set, which can put another
         # python first on PATH; the job must run the project's python.
         "unset SSH_CLIENT SSH2_CLIENT",
-        # -tt gives the job a terminal; keep its output's line ends as the job wrote them.
-        "stty -onlcr 2>/dev/null",
     ]
     if node.setup:
         lines.append("{ " + node.setup + "\n} || " + _die(f"{node.name}: setup failed"))
@@ -57,9 +50,68 @@ def remote_script(node, command, cwd, gpu):
         lines.append(f". {q(node.venv + '/bin/activate')} || " + _die(f"{node.name}: cannot activate {node.venv}"))
     if node.path:
         lines.append("PATH=" + ":".join(q(p) for p in node.path) + ':"$PATH"; export PATH')
+    return lines
+
+
+def code_environment(code_dir):
+    """Shell text that makes the copied project importable on a node without the shared checkout
+    (the node's environment has the requirements; the project itself is the copy in ``code_dir``)."""
+    q = shlex.quote
+    return f'PYTHONPATH={q(str(code_dir))}${{PYTHONPATH:+:$PYTHONPATH}}; export PYTHONPATH'
+
+
+def remote_script(node, command, cwd, gpu, staged=None):
+    """The POSIX shell text run on ``node``: every value in it is quoted with shlex.quote.
+
+    ``setup`` is the one exception: it is shell text written by the inventory's owner. For a node
+    with ``shared: false``, ``staged`` (a :class:`seedsift.cluster.staging.Stage`) gives the job's
+    folder on the node, the copied code and the outputs to clear before the job starts.
+    """
+    q = shlex.quote
+    workdir = str(staged.run_dir) if staged is not None else (node.workdir or str(cwd))
+    # A staged job's folder exists once its inputs were copied; a job without inputs makes it.
+    make = f"mkdir -p -- {q(workdir)} && " if staged is not None else ""
+    lines = [
+        f"{make}cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"),
+        *_activation(node),
+        # -tt gives the job a terminal; keep its output's line ends as the job wrote them.
+        "stty -onlcr 2>/dev/null",
+    ]
+    if staged is not None:
+        lines.append(code_environment(staged.code_dir))
+        lines += staged.prepare_outputs_shell()
+        command = staged.node_command(command)
     lines.append("export " + " ".join(f"{k}={q(v)}" for k, v in job_environment(node, gpu)))
     lines.append("exec " + " ".join(q(str(a)) for a in command))
     return "\n".join(lines)
+
+
+def check_script(node, python_code, args, cwd, code_dir=None):
+    """Shell text that runs ``python -c python_code args...`` in the node's environment."""
+    q = shlex.quote
+    workdir = node.workdir or str(cwd)
+    lines = [f"cd -- {q(workdir)} || " + _die(f"{node.name}: cannot cd to {workdir}"), *_activation(node)]
+    if code_dir is not None:
+        lines.append(code_environment(code_dir))
+    lines.append("exec python -c " + q(python_code) + "".join(" " + q(str(a)) for a in args))
+    return "\n".join(lines)
+
+
+def shell_quote_for_rsync(arg):
+    """One argument of rsync's ``-e`` command, which rsync splits on spaces and unquotes itself."""
+    arg = str(arg)
+    if not any(c in arg for c in " '\"\t\n"):
+        return arg
+    if "'" not in arg and "\n" not in arg:
+        return f"'{arg}'"
+    if '"' not in arg and "\n" not in arg:
+        return f'"{arg}"'
+    raise ValueError(f"{arg!r} cannot be passed to rsync -e (it holds both kinds of quotes)")
+
+
+def rsync_shell(inv, node):
+    """rsync's ``-e`` value: the same ssh command and options as every other connection."""
+    return " ".join(shell_quote_for_rsync(a) for a in ssh_base(inv, node, tty=False)[:-1])
 
 
 def local_environment(node, gpu, base=None):
@@ -79,8 +131,12 @@ def local_environment(node, gpu, base=None):
     return env
 
 
-def ssh_base(inv, node, tty=True):
-    """``ssh`` argv up to and including the destination (no shell involved on the head)."""
+def ssh_base(inv, node, tty=True, master=False):
+    """``ssh`` argv up to and including the destination (no shell involved on the head).
+
+    With connection sharing on, an ordinary connection uses the node's master connection when
+    one is up (and connects on its own when not); ``master=True`` gives the argv that starts one.
+    """
     argv = ["ssh"]
     if tty:
         argv.append("-tt")
@@ -88,11 +144,62 @@ def ssh_base(inv, node, tty=True):
         argv += ["-F", inv.ssh_config]
     for key, value in inv.ssh_options:
         argv += ["-o", f"{key}={value}"]
+    if inv.control is not None:
+        path, persist = inv.control
+        argv += ["-o", f"ControlPath={path}"]
+        argv += ["-o", "ControlMaster=yes", "-o", f"ControlPersist={persist}"] if master else ["-o", "ControlMaster=no"]
+    else:
+        argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
     if node.port:
         argv += ["-p", str(node.port)]
     if node.user:
         argv += ["-l", node.user]
     return argv + [node.destination]
+
+
+def stop_master(inv, node):
+    """Close the node's shared connection (a node marked down: its sessions, which a hung node
+    never closes, go with it)."""
+    if node.local or inv.control is None:
+        return
+    try:
+        subprocess.run(ssh_base(inv, node, tty=False)[:-1] + ["-O", "exit", node.destination], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def ensure_master(inv, node, lockdir):
+    """Make sure the node's shared connection is up (start it in the background if not).
+
+    Returns False when it cannot be started (the node does not answer); True otherwise, also
+    when sharing is turned off or the node is the head.
+    """
+    import fcntl
+    from pathlib import Path
+
+    if node.local or inv.control is None:
+        return True
+    base = ssh_base(inv, node, tty=False)
+    connect = float(dict(inv.ssh_options).get("ConnectTimeout", "10"))
+    Path(lockdir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(lockdir) / f"{node.name}.master.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        check = subprocess.run(base[:-1] + ["-O", "check", node.destination], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if check.returncode == 0:
+            return True
+        try:
+            # -f: into the background once connected; nothing of ours stays open in it.
+            started = subprocess.run(ssh_base(inv, node, tty=False, master=True)[:-1] + ["-f", "-N", node.destination],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     timeout=connect + 5)
+        except subprocess.TimeoutExpired:
+            return False
+        return started.returncode == 0
+    finally:
+        os.close(fd)
 
 
 def probe(inv, node, timeout=None):

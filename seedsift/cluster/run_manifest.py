@@ -7,6 +7,8 @@ jobs the run planned per rule). For every job: its rule, wildcards, command and 
 (node, GPU slot, start, end, exit status, outcome); per node: attempts placed there (expected),
 completed, failed and lost to the node going down; and run totals. It can be written at any
 time, also after a failed or interrupted run: an attempt without an end record is "unfinished".
+Per node it also gives its job limit and the most attempts that ever ran there at once (from
+the attempts' start and end times), so a run shows that no node was over its limit.
 """
 
 import json
@@ -76,6 +78,20 @@ def planned_jobs(text):
     return {}
 
 
+# Outcomes of an attempt whose job then ran on another node (seedsift.cluster.place.MOVED).
+MOVED = ("node_down", "disk_full", "env_missing")
+
+
+def max_concurrent(spans):
+    """The most (start, end) intervals that overlap at any moment (an end before a start at the same time)."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda ev: (ev[0], ev[1]))
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
 def _iso(t):
     return datetime.fromtimestamp(t).astimezone().isoformat(timespec="milliseconds") if t is not None else None
 
@@ -91,6 +107,7 @@ def build(records, planned=None, since=None, bad_lines=0):
     """The manifest mapping from placement records (see the module docstring)."""
     starts = {}
     ends = {}
+    spans, limits = {}, {}
     for rec in records:
         key = (rec["placement"], rec.get("attempt"))
         if rec["event"] == "start":
@@ -107,12 +124,16 @@ def build(records, planned=None, since=None, bad_lines=0):
             "gpu": start.get("gpu"),
             "gpu_kind": start.get("gpu_kind"),
             "via": start.get("via"),
+            "shared": start.get("shared", True),
             "start": _iso(start.get("time")),
             "end": _iso(end.get("time")) if end else None,
             "seconds": round(end["time"] - start["time"], 3) if end else None,
             "exit_status": status,
             "outcome": end.get("outcome") if end else "unfinished",
         }
+        for extra in ("reason", "copy_back_tries"):
+            if end and end.get(extra) is not None:
+                attempt[extra] = end[extra]
         job = jobs.setdefault(_job_key(start), {
             "rule": start.get("rule"),
             "wildcards": start.get("wildcards") or {},
@@ -122,9 +143,12 @@ def build(records, planned=None, since=None, bad_lines=0):
         })
         attempt["attempt"] = len(job["attempts"]) + 1
         job["attempts"].append(attempt)
+        spans.setdefault(start.get("node"), []).append((start.get("time", 0), end["time"] if end else float("inf")))
+        if start.get("limit") is not None:
+            limits[start.get("node")] = start["limit"]
 
     nodes = {}
-    totals = {"completed": 0, "failed": 0, "unfinished": 0, "attempts": 0, "node_down": 0}
+    totals = {"completed": 0, "failed": 0, "unfinished": 0, "attempts": 0, **{o: 0 for o in MOVED}}
     for job in jobs.values():
         last = job["attempts"][-1]
         job["node"], job["gpu"], job["exit_status"] = last["node"], last["gpu"], last["exit_status"]
@@ -133,18 +157,22 @@ def build(records, planned=None, since=None, bad_lines=0):
         for att in job["attempts"]:
             totals["attempts"] += 1
             per = nodes.setdefault(att["node"], {
-                "expected": 0, "completed": 0, "failed": 0, "node_down": 0, "unfinished": 0, "gpu_slots": {},
+                "expected": 0, "completed": 0, "failed": 0, **{o: 0 for o in MOVED}, "unfinished": 0, "gpu_slots": {},
             })
             per["expected"] += 1
             outcome = att["outcome"]
             if outcome == "ok":
                 per["completed"] += 1
-            elif outcome in ("node_down", "unfinished"):
+            elif outcome in MOVED or outcome == "unfinished":
                 per[outcome] += 1
+                if outcome in MOVED:
+                    totals[outcome] += 1
             else:
                 per["failed"] += 1
-            totals["node_down"] += outcome == "node_down"
             per["gpu_slots"][att["gpu"]] = per["gpu_slots"].get(att["gpu"], 0) + 1
+    for name, per in nodes.items():
+        per["limit"] = limits.get(name)
+        per["max_concurrent"] = max_concurrent(spans.get(name, []))
     rules = sorted({job["rule"] for job in jobs.values()})
     planned = planned or {}
     expected = sum(planned.get(r, 0) for r in rules) if planned and all(r in planned for r in rules) else len(jobs)

@@ -46,6 +46,8 @@ class Supervisor:
 
     def __init__(self):
         self.pending = None
+        # Set by run() when its child ran past the timeout it was given.
+        self.timed_out = False
         self.parent = os.getppid()
         self.grandparent = parent_pid_of(self.parent)
         self._previous = {}
@@ -72,8 +74,13 @@ class Supervisor:
         now = parent_pid_of(self.parent)
         return now is not None and now != self.grandparent
 
-    def run(self, argv, env=None, cwd=None):
-        """Run ``argv`` to its end; returns its exit status (128 + signal when killed by one)."""
+    def run(self, argv, env=None, cwd=None, timeout=None, stdout=None, stderr=None):
+        """Run ``argv`` to its end; returns its exit status (128 + signal when killed by one).
+
+        After ``timeout`` seconds the child is stopped like on SIGTERM and ``timed_out`` is set.
+        ``stdout``/``stderr`` are file objects (default: ours, i.e. the job's log).
+        """
+        self.timed_out = False
         if self.pending is not None:
             return 128 + int(self.pending)
         parent = os.getpid()
@@ -83,8 +90,11 @@ class Supervisor:
             if os.getppid() != parent:
                 os._exit(128 + signal.SIGTERM)
 
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, cwd=cwd, preexec_fn=child_setup)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, cwd=cwd, preexec_fn=child_setup,
+                                stdout=stdout, stderr=stderr)
         forwarded, deadline, delay = None, None, 0.005
+        ends = time.monotonic() + timeout if timeout else None
+        stop = None
         while True:
             # waitpid(WNOHANG) in a loop, never Popen.wait(): a signal arriving inside wait() would
             # leave the handler unable to reach the child until wait() returned.
@@ -96,8 +106,12 @@ class Supervisor:
             if self.pending is None and self.orphaned():
                 LOG.warning("the run that started this job is gone: stopping the job")
                 self.pending = signal.SIGTERM
-            if self.pending is not None and self.pending != forwarded:
-                forwarded = self.pending
+            if ends is not None and stop is None and time.monotonic() > ends:
+                self.timed_out = True
+                stop = signal.SIGTERM
+            wanted = self.pending if self.pending is not None else stop
+            if wanted is not None and wanted != forwarded:
+                forwarded = wanted
                 deadline = time.monotonic() + KILL_GRACE_S
                 _signal(proc.pid, forwarded)
             elif deadline is not None and time.monotonic() > deadline:

@@ -1,10 +1,12 @@
 """The cluster profile against real sshd servers on loopback addresses (loopback).
 
 Two live nodes (127.0.0.2 with CUDA slots, 127.0.0.3 with ROCm slots) and a dead one (127.0.0.4,
-nothing listens) listed first, so that a job meets it. Every node's PATH starts with a witness
-``python`` that appends what the job saw on the node (its ssh connection, GPU variables, start
-and end) to a file, then runs the venv's python: the tests judge placement by that witness and
-by the sshd logs, not only by the placer's own records.
+nothing listens) listed first, so that a job meets it. The live nodes have ``shared: false`` and
+their own work folders: the placer copies the code, every job's inputs and its outputs over
+rsync, as on the seed's rigs. Every node's PATH starts with a witness ``python`` that appends what
+the job saw on the node (its ssh connection, GPU variables, folder, start and end) to a file,
+then runs the venv's python: the tests judge placement by that witness and by the sshd logs, not
+only by the placer's own records. The fault matrix is in test_cluster_faults.py.
 """
 
 import json
@@ -14,13 +16,12 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 from test_place import _gone, _wait_for
 
-from seedsift.cluster import place, run_manifest
+from seedsift.cluster import place, run_manifest, staging
 
 import loopback
 from conftest import BIN, REPO, TINY_CONFIG, env, snakemake
@@ -28,6 +29,8 @@ from conftest import BIN, REPO, TINY_CONFIG, env, snakemake
 pytestmark = pytest.mark.cluster
 
 PROFILE = REPO / "profiles" / "cluster"
+# As in profiles/cluster/nodes.yaml: the tree models on CUDA nodes only, the neural net anywhere.
+SEED_JOB_TYPES = {"xgboost": ["cuda"], "lightgbm": ["cuda"], "catboost": ["cuda"], "neural_net": ["cuda", "rocm"]}
 # Fields that differ between any two runs: clocks, speeds, run ids, where a job ran.
 # Fields that describe where and how fast a job ran, not what it computed.
 VOLATILE = {"metadata", "agent_metadata", "elapsed_s", "seeds_per_s", "duration_s", "total_duration_s",
@@ -37,10 +40,10 @@ VOLATILE = {"metadata", "agent_metadata", "elapsed_s", "seeds_per_s", "duration_
             "parse_seconds"}
 
 WITNESS = """#!/bin/sh
-printf 'start %s %s %s|%s|%s|%s|%s|%s|%s|%s\\n' "$(date +%s.%N)" "$$" "${SSH_CONNECTION:-none}" "${SEEDSIFT_NODE-}" \\
+printf 'start %s %s %s|%s|%s|%s|%s|%s|%s|%s|%s\\n' "$(date +%s.%N)" "$$" "${SSH_CONNECTION:-none}" "${SEEDSIFT_NODE-}" \\
   "${SEEDSIFT_GPU-}" "${CUDA_VISIBLE_DEVICES-unset}" "${HIP_VISIBLE_DEVICES-unset}" "${ROCR_VISIBLE_DEVICES-unset}" \\
   "${HSA_OVERRIDE_GFX_VERSION-unset}" \\
-  "${SSH_CLIENT-unset}" >> {log}
+  "${SSH_CLIENT-unset}" "$PWD" >> {log}
 {python} "$@"
 rc=$?
 printf 'end %s %s %s\\n' "$(date +%s.%N)" "$$" "$rc" >> {log}
@@ -70,8 +73,8 @@ def cluster():
         pytest.skip(f"no loopback sshd: {reason}")
     nodes = [
         loopback.LoopbackNode("dead", "127.0.0.4", live=False, gpu_kind="cuda", gpus=["0"]),
-        loopback.LoopbackNode("node-a", "127.0.0.2", gpu_kind="cuda", gpus=["0", "1"]),
-        loopback.LoopbackNode("node-b", "127.0.0.3", gpu_kind="rocm", gpus=["0", "1"],
+        loopback.LoopbackNode("node-a", "127.0.0.2", gpu_kind="cuda", gpus=["0", "1"], shared=False),
+        loopback.LoopbackNode("node-b", "127.0.0.3", gpu_kind="rocm", gpus=["0", "1"], shared=False,
                               env={"HSA_OVERRIDE_GFX_VERSION": "10.3.0"}),
     ]
     with loopback.LoopbackCluster(nodes) as c:
@@ -108,7 +111,8 @@ def setup_run(cluster, workdir):
     log = workdir.parent / f"{workdir.name}-witness.log"
     (shim / "python").write_text(WITNESS.replace("{log}", str(log)).replace("{python}", str(BIN / "python")))
     (shim / "python").chmod(0o755)
-    inv = cluster.write_inventory(workdir.parent / f"{workdir.name}-nodes.yaml", path_dirs=[shim, BIN])
+    inv = cluster.write_inventory(workdir.parent / f"{workdir.name}-nodes.yaml", path_dirs=[shim, BIN],
+                                  job_types=SEED_JOB_TYPES)
     (workdir / "test_config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
     e = env()
     e[place.ENV_NODES] = str(inv)
@@ -120,18 +124,20 @@ def snakemake_cmd(workdir, *args):
             "--configfile", str(workdir / "test_config.yaml"), "--profile", str(PROFILE), *args]
 
 
-def witness(log):
-    """Jobs seen on the nodes: dicts with node address, placement variables, start, end, status."""
+def witness(log, checks=False):
+    """Jobs seen on the nodes: dicts with node address, placement variables, folder, start, end,
+    status. ``checks``: the placer's environment checks instead (a python run with no placement)."""
     jobs = {}
     for line in log.read_text().splitlines():
         kind, t, pid, rest = line.split(" ", 3)
         if kind == "start":
-            conn, node, gpu, cuda, hip, rocr, hsa, client = rest.split("|")
+            conn, node, gpu, cuda, hip, rocr, hsa, client, cwd = rest.split("|")
             jobs[pid] = {"server": conn.split()[2] if conn != "none" else None, "node": node, "gpu": gpu,
-                         "cuda": cuda, "hip": hip, "rocr": rocr, "hsa": hsa, "ssh_client": client, "start": float(t)}
+                         "cuda": cuda, "hip": hip, "rocr": rocr, "hsa": hsa, "ssh_client": client, "cwd": cwd,
+                         "start": float(t)}
         else:
             jobs[pid].update(end=float(t), rc=int(rest))
-    return sorted(jobs.values(), key=lambda j: j["start"])
+    return sorted((j for j in jobs.values() if bool(j["node"]) != checks), key=lambda j: j["start"])
 
 
 def write_manifest(workdir, e):
@@ -157,7 +163,8 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
     workdir = tmp_path / "run"
     e, log = setup_run(cluster, workdir)
     before = {n: cluster.logins(n) for n in ("node-a", "node-b")}
-    done = subprocess.run(snakemake_cmd(workdir, "--resources", "gpu_slots=2"), cwd=workdir, env=e,
+    # The profile's job slots per class, from the inventory: gpu_cuda=2 (dead, node-a), gpu_rocm=1, gpu_slots=3.
+    done = subprocess.run(snakemake_cmd(workdir, "--cores", "2"), cwd=workdir, env=e,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-5000:]
 
@@ -167,14 +174,32 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
     remote_rules = {r for r in placed_rules() if planned.get(r)}
     n_remote = sum(planned[r] for r in remote_rules)
     assert n_remote >= 8 and manifest["totals"]["expected"] == n_remote
+    log_text = (workdir / manifest["run"]["snakemake_log"]).read_text()
+    provided = re.search(r"Provided resources: (.*)", log_text).group(1)
+    assert all(f'{name}", {n})' in provided for name, n in {"gpu_cuda": 2, "gpu_rocm": 1, "gpu_slots": 3}.items()), provided
 
-    # Every remote job ran once, over ssh, on a live node, with a clean environment.
+    # Every remote job ran once, over ssh, on a live node, with a clean environment, in the
+    # node's own copy of the working directory; each node's Python was checked once.
     assert len(seen) == n_remote and all(j["rc"] == 0 for j in seen)
     address = {"node-a": "127.0.0.2", "node-b": "127.0.0.3"}
     assert all(j["server"] == address[j["node"]] for j in seen)
     assert all(j["ssh_client"] == "unset" for j in seen)
+    work = {name: str(cluster.nodes[name].workdir) for name in address}
+    assert all(j["cwd"].startswith(work[j["node"]] + "/runs/") for j in seen)
+    assert sorted(c["server"] for c in witness(log, checks=True)) == sorted(address.values())
+    assert not (workdir / staging.STAGING_DIR).exists() or not list((workdir / staging.STAGING_DIR).rglob("*.json"))
+    # The jobs' ssh and rsync share one connection per node (ControlMaster): far fewer logins
+    # than the three connections each copying job opens.
     logins = {n: cluster.logins(n) - before[n] for n in address}
-    assert all(logins[n] >= sum(j["node"] == n for j in seen) for n in address)
+    assert all(1 <= logins[n] < 3 * sum(j["node"] == n for j in seen) for n in address), logins
+
+    # CUDA-only work (the tree model's folds, select_model) only on the CUDA node.
+    jobs_by_rule = {}
+    for j in manifest["jobs"]:
+        jobs_by_rule.setdefault(j["rule"], []).append(j)
+    assert {j["node"] for j in jobs_by_rule["select_model"]} == {"node-a"}
+    assert {j["node"] for j in jobs_by_rule["train_fold"] if j["job_type"] == "xgboost"} == {"node-a"}
+    assert {j["job_type"] for j in jobs_by_rule["train_fold"]} == {"xgboost", "neural_net"}
 
     # Both live nodes worked, never two jobs at once on one node, and the GPU slots rotated.
     by_node = {n: [j for j in seen if j["node"] == n] for n in address}
@@ -208,51 +233,6 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_a_node_dying_mid_run_costs_no_job(tmp_path, local_results):
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(f"no loopback sshd: {reason}")
-    nodes = [loopback.LoopbackNode("node-a", "127.0.0.2", gpu_kind="cuda", gpus=["0"]),
-             loopback.LoopbackNode("node-b", "127.0.0.3", gpu_kind="cuda", gpus=["0"])]
-    with loopback.LoopbackCluster(nodes) as cluster:
-        workdir = tmp_path / "run"
-        e, log = setup_run(cluster, workdir)
-        proc = subprocess.Popen(snakemake_cmd(workdir, "--resources", "gpu_slots=2"), cwd=workdir, env=e,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 120
-            victim = None
-            while victim is None and time.monotonic() < deadline and proc.poll() is None:
-                if log.exists():
-                    victim = next((j for j in witness_partial(log) if j["node"] == "node-b"), None)
-                time.sleep(0.02)
-            assert victim is not None, "node-b never started a job"
-            cluster.kill("node-b")
-            out, _ = proc.communicate(timeout=240)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        assert proc.returncode == 0, out[-5000:]
-        manifest = write_manifest(workdir, e)
-
-    assert manifest["totals"]["completed"] == manifest["totals"]["expected"] >= 8
-    assert manifest["nodes"]["node-b"]["node_down"] >= 1
-    moved = [j for j in manifest["jobs"] if any(a["outcome"] == "node_down" for a in j["attempts"])]
-    assert moved and all(j["status"] == "completed" and j["node"] == "node-a" for j in moved)
-    assert normalized(workdir / "results") == local_results
-
-
-def witness_partial(log):
-    """Witness entries so far, including jobs still running."""
-    out = []
-    for line in log.read_text().splitlines():
-        parts = line.split(" ", 3)
-        if parts[0] == "start" and len(parts) == 4:
-            out.append({"node": parts[3].split("|")[1], "pid": int(parts[2])})
-    return out
-
-
 # --------------------------------------------------------------------------- stopping a run
 
 
@@ -268,13 +248,15 @@ def _remote_sleeper(cluster, tmp_path):
     return e
 
 
-REMOTE_JOB = ["sh", "-c", "echo $$ > job.pid; exec sleep 60"]
+def remote_job(tmp_path):
+    # The pid file at an absolute path: the job runs in its node's own folder.
+    return ["sh", "-c", f"echo $$ > {tmp_path}/job.pid; exec sleep 60"]
 
 
 @pytest.mark.parametrize("how", ["sigterm", "kill-9-placer", "kill-9-run"])
 def test_stopping_the_run_takes_the_remote_job_down(cluster, tmp_path, how):
     e = _remote_sleeper(cluster, tmp_path)
-    placer = [sys.executable, "-m", "seedsift.cluster.place", "--", *REMOTE_JOB]
+    placer = [sys.executable, "-m", "seedsift.cluster.place", "--", *remote_job(tmp_path)]
     if how == "kill-9-run":
         # snakemake starts `bash -c CMD`; the fake run does the same and is then SIGKILLed.
         proc = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run(['bash', '-c', sys.argv[1]])",
@@ -298,9 +280,10 @@ def test_stopping_the_run_takes_the_remote_job_down(cluster, tmp_path, how):
 
 def test_check_probes_every_node(cluster, tmp_path):
     e = env()
-    e[place.ENV_NODES] = str(cluster.write_inventory(tmp_path / "nodes.yaml"))
+    e[place.ENV_NODES] = str(cluster.write_inventory(tmp_path / "nodes.yaml", path_dirs=[BIN]))
     done = subprocess.run([sys.executable, "-m", "seedsift.cluster.place", "--check"], env=e, capture_output=True, text=True)
     assert done.returncode == 1
     status = {line.split("\t")[0]: line.split("\t")[-1] for line in done.stdout.splitlines() if "\t" in line}
     assert status == {"dead": "NO ANSWER", "node-a": "ok", "node-b": "ok"}
-    assert "job slots: 3" in done.stdout  # max_jobs 1 on each of the three nodes
+    # max_jobs 1 on each of the three nodes: two CUDA nodes, one ROCm node.
+    assert "gpu_cuda=2, gpu_rocm=1, gpu_slots=3" in done.stdout

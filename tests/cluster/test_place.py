@@ -101,6 +101,13 @@ def test_ssh_argv_has_forced_options_and_no_shell(tmp_path):
     assert argv[:4] == ["ssh", "-tt", "-F", str(cfg)]
     assert "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv and "ConnectTimeout=3" in argv
     assert argv[-5:] == ["-p", "2222", "-l", "u", "192.0.2.1"]
+    # Connections share the node's master connection; the master's own argv starts it.
+    path = inv.control[0]
+    assert f"ControlPath={path}" in argv and "ControlMaster=no" in argv and len(path) < 80
+    master = remote.ssh_base(inv, inv.nodes[0], tty=False, master=True)
+    assert "ControlMaster=yes" in master and "ControlPersist=60" in master and "-tt" not in master
+    off = inventory.parse({"nodes": {"n1": {"host": "h"}}, "ssh_options": {"ControlMaster": "no"}})
+    assert off.control is None and "ControlPath=none" in remote.ssh_base(off, off.nodes[0])
 
 
 def test_environment_names_inventory_and_ssh_config(tmp_path):
@@ -206,6 +213,128 @@ def test_stagger_spaces_starts_on_a_node(tmp_path):
     now[0] += 2
     assert locks.stagger(tmp_path, n, clock=lambda: now[0], sleep=sleep) == pytest.approx(3)
     assert slept == [pytest.approx(3)]
+
+
+WAITER = """
+import json, resource, sys, time
+from seedsift.cluster import inventory, locks
+inv = inventory.parse(json.loads(sys.argv[2]))
+kinds = sys.argv[3].split(",")
+nodes = [n for n in inv.nodes if n.gpu_kind in kinds]
+usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+cpu, wall = usage(), time.time()
+slot = locks.acquire(sys.argv[1], nodes, kinds, inv.job_types, name=sys.argv[4],
+                     on_wait=lambda: print("waiting", flush=True))
+print(json.dumps({"node": slot.node.name, "at": time.time(), "waited": time.time() - wall, "cpu": usage() - cpu}),
+      flush=True)
+sys.stdin.read()
+"""
+
+
+def _waiter(tmp_path, spec, kinds, name):
+    return subprocess.Popen([sys.executable, "-c", WAITER, str(tmp_path), json.dumps(spec), kinds, name],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=placer_env(tmp_path))
+
+
+def test_a_waiting_placer_sleeps_until_a_slot_is_released(tmp_path):
+    spec = {"nodes": {"n1": {"ssh": "x", "gpu_kind": "none"}}}
+    n = inventory.parse(spec).nodes[0]
+    held = locks.take_slot(tmp_path, n)
+    waiter = _waiter(tmp_path, spec, "none", "w1")
+    try:
+        assert waiter.stdout.readline().strip() == "waiting"
+        time.sleep(1.0)
+        released = time.time()
+        held.release()
+        got = json.loads(waiter.stdout.readline())
+        # Woken by the release, not by the fallback timeout (WAIT_S after it started to wait).
+        assert got["node"] == "n1" and got["at"] - released < 0.5 < locks.WAIT_S - 1.0
+        # Sleeping, not polling: a second of waiting cost (almost) no CPU.
+        assert got["cpu"] < 0.15, got
+    finally:
+        waiter.kill()
+        waiter.wait()
+
+
+def test_a_freed_cuda_slot_goes_to_the_waiting_cuda_only_job_not_to_a_flexible_one(tmp_path):
+    spec = {"nodes": {"c": {"ssh": "c", "gpu_kind": "cuda", "gpus": [0]}, "r": {"ssh": "r", "gpu_kind": "rocm", "gpus": [0]}},
+            "job_types": {"xgboost": ["cuda"]}}
+    inv = inventory.parse(spec)
+    cuda, rocm = locks.take_slot(tmp_path, inv.node("c")), locks.take_slot(tmp_path, inv.node("r"))
+    flexible = _waiter(tmp_path, spec, "cuda,rocm", "flexible")
+    assert flexible.stdout.readline().strip() == "waiting"
+    constrained = _waiter(tmp_path, spec, "cuda", "constrained")
+    try:
+        assert constrained.stdout.readline().strip() == "waiting"
+        cuda.release()
+        got = json.loads(constrained.stdout.readline())
+        assert got["node"] == "c"
+        time.sleep(0.5)
+        assert flexible.poll() is None  # still waiting: it left the CUDA node to the CUDA-only job
+        rocm.release()
+        assert json.loads(flexible.stdout.readline())["node"] == "r"
+        assert not list((tmp_path / locks.WAITING).glob("*.json"))
+    finally:
+        for proc in (flexible, constrained):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_slot_a_cuda_only_job_released_is_kept_for_the_next_cuda_only_job_a_moment(tmp_path):
+    inv = inventory.parse({"nodes": {"c": {"ssh": "c", "gpu_kind": "cuda", "gpus": [0]},
+                                     "r": {"ssh": "r", "gpu_kind": "rocm", "gpus": [0]}}})
+    node = inv.node("c")
+    cuda_only, flexible = frozenset({"cuda"}), frozenset({"cuda", "rocm"})
+    now = [1000.0]
+    clock = lambda: now[0]  # noqa: E731
+    slot = locks.take_slot(tmp_path, node, cuda_only, clock)
+    slot.release(clock)
+    # A flexible job may not take it yet, and knows until when; a CUDA-only one may.
+    assert locks.take_slot(tmp_path, node, flexible, clock) is None
+    assert locks.handover_until(tmp_path, node, flexible, clock) == 1000.0 + locks.HANDOVER_S
+    assert locks.handover_until(tmp_path, node, cuda_only, clock) is None
+    again = locks.take_slot(tmp_path, node, cuda_only, clock)
+    assert again is not None
+    again.release(clock)
+    # No CUDA-only job came within the hand-over: the slot is anyone's.
+    now[0] += locks.HANDOVER_S + 0.1
+    assert locks.take_slot(tmp_path, node, flexible, clock) is not None
+
+
+def test_a_killed_waiter_is_forgotten(tmp_path):
+    spec = {"nodes": {"c": {"ssh": "c", "gpu_kind": "cuda", "gpus": [0]}}}
+    n = inventory.parse(spec).nodes[0]
+    held = locks.take_slot(tmp_path, n)
+    waiter = _waiter(tmp_path, spec, "cuda", "gone")
+    assert waiter.stdout.readline().strip() == "waiting"
+    waiter.kill()
+    waiter.wait()
+    assert list((tmp_path / locks.WAITING).glob("*.json"))  # it had no chance to clean up
+    assert locks.Waiters(tmp_path).others() == []
+    assert not list((tmp_path / locks.WAITING).glob("*.json"))
+    held.release()
+
+
+def test_once_per_run_checks_a_node_once_per_run(tmp_path):
+    calls = []
+
+    def check():
+        calls.append(1)
+        return "env_missing: no numpy"
+
+    assert locks.once_per_run(tmp_path, "n1", "prepared", "run-1", check) == ("env_missing: no numpy", False)
+    assert locks.once_per_run(tmp_path, "n1", "prepared", "run-1", check) == ("env_missing: no numpy", True)
+    assert locks.once_per_run(tmp_path, "n1", "prepared", "run-2", check) == ("env_missing: no numpy", False)
+    assert len(calls) == 2
+
+    def unreachable():
+        raise OSError("node down")
+
+    with pytest.raises(OSError):
+        locks.once_per_run(tmp_path, "n2", "prepared", "run-1", unreachable)
+    assert locks.once_per_run(tmp_path, "n2", "prepared", "run-1", lambda: None) == (None, False)
+    assert locks.run_identity(os.getpid()).startswith(f"{os.getpid()}:")
+    assert locks.run_identity(2 ** 22 + 12345) is None
 
 
 # --------------------------------------------------------------------------- dead nodes
@@ -406,13 +535,22 @@ def test_manifest_groups_attempts_and_counts_per_node():
     ]
     m = run_manifest.build(records, planned={"sieve_shard": 4, "all": 1}, since=9.0)
     assert m["totals"] == {"expected": 4, "placed": 2, "not_started": 2, "completed": 1, "failed": 0,
-                           "unfinished": 1, "attempts": 4, "node_down": 1}
+                           "unfinished": 1, "attempts": 4, "node_down": 1, "disk_full": 0, "env_missing": 0}
     first = m["jobs"][0]
     assert [a["node"] for a in first["attempts"]] == ["dead", "a", "b"] and first["status"] == "completed"
     assert [a["attempt"] for a in first["attempts"]] == [1, 2, 3]
-    assert m["nodes"]["dead"] == {"expected": 1, "completed": 0, "failed": 0, "node_down": 1, "unfinished": 0,
-                                  "gpu_slots": {"0": 1}}
+    assert m["nodes"]["dead"] == {"expected": 1, "completed": 0, "failed": 0, "node_down": 1, "disk_full": 0,
+                                  "env_missing": 0, "unfinished": 0, "gpu_slots": {"0": 1}, "limit": None,
+                                  "max_concurrent": 1}
     assert m["nodes"]["a"]["failed"] == 1 and m["nodes"]["a"]["unfinished"] == 1
+    # a: 10.6-12.0 and 13.5-(unfinished) never overlap; b ran one attempt.
+    assert m["nodes"]["a"]["max_concurrent"] == 1 and m["nodes"]["b"]["max_concurrent"] == 1
+
+
+def test_max_concurrent_counts_overlaps_and_touching_intervals_apart():
+    assert run_manifest.max_concurrent([]) == 0
+    assert run_manifest.max_concurrent([(0, 2), (1, 3), (2, 4)]) == 2  # the first ends as the third starts
+    assert run_manifest.max_concurrent([(0, 10), (1, 2), (1.5, float("inf"))]) == 3
 
 
 def test_manifest_only_if_placed_leaves_the_last_cluster_manifest_alone(tmp_path):
