@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from seedsift.prng.hypothesis import hypothesis_draws
+from seedsift.prng.hypothesis import hypothesis_draws, is_planted
 
 ALPHA = 0.01
 
@@ -86,9 +86,7 @@ def truth_check(truth, records, prediction, test, n_known, mod, low=0):
     """Where the planted hypothesis stands, when the history is synthetic."""
     if not truth.get("synthetic"):
         return None
-    key = (truth["prng"], truth["seed"], truth["skip"], truth["burn"])
-    index = next((i for i, r in enumerate(records)
-                  if (r["prng_type"], r["seed"], r["skip"], r["burn"]) == key), None)
+    index = next((i for i, r in enumerate(records) if is_planted(r, truth, n_known + len(test), mod)), None)
     out = {"prng": truth["prng"], "seed": truth["seed"], "skip": truth["skip"], "survivor": index is not None,
            "rank_posterior": None, "rank_baseline": None}
     ranking = prediction.get("ranking") or {}

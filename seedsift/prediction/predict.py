@@ -122,7 +122,7 @@ def continue_hypotheses(records, start, horizon, mod):
     for prng, rows in by_family.items():
         pick = [records[i] for i in rows]
         out[rows] = hypothesis_draws(prng, [r["seed"] for r in pick], positions, [r["skip"] for r in pick],
-                                     [r["burn"] for r in pick], mod)
+                                     [r["burn"] for r in pick], mod, states=[r.get("state") for r in pick])
     return out
 
 

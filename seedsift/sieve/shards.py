@@ -63,7 +63,8 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
 
 def _read_shard(path):
     data = read_json(path, "sieve shard")
-    for key in ("prng_type", "seed_start", "seed_end", "stats", "survivors"):
+    state = data.get("search") == "state"  # a state file (sieve.search: state) in place of the shards
+    for key in ("prng_type", "stats", "survivors") + (("runs",) if state else ("seed_start", "seed_end")):
         if key not in data:
             raise InputError(path, f"field '{key}'", "missing: the shard file is incomplete")
     return data
@@ -75,9 +76,15 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
     The survivor files are plain record arrays; their agent_metadata lives in the summary.
     """
     train = read_history_part(train_path, params["mod"], *min_train_draws(params), low=params.get("low", 0))
+    from seedsift.sieve import state
+
     families, survivors = {}, []
     for path in shard_paths:
         data = _read_shard(path)
+        if data.get("search") == "state":
+            families[data["prng_type"]] = state.family_entry(data)
+            survivors.extend(data["survivors"])
+            continue
         fam = families.setdefault(data["prng_type"], {
             "seeds_tested": 0, "stage1_candidates": 0, "forward_survivors": 0,
             "bidirectional_survivors": 0, "elapsed_s": 0.0, "shards": 0,
@@ -90,6 +97,8 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
     n_fwd = write_json_array(forward_out, survivors)
     n_bid = write_json_array(bidirectional_out, (r for r in survivors if r["bidirectional"]))
     for prng, fam in families.items():
+        if fam.get("search") == "state":
+            continue  # its chance figure is the state file's
         spec = spec_of(prng, train, params)
         exp_f, exp_b = spec.expected_false(fam["seeds_tested"])
         fam["expected_false_forward"] = exp_f
@@ -98,6 +107,7 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         fam["required_matches"] = spec.required
     sv = params["sieve"]
     summary = {
+        "search": sv.get("search", "seeds"),
         "n_train": len(train),
         "mod": params["mod"],
         "window": sv["window"],
