@@ -14,8 +14,8 @@ from seedsift import manifests
 from seedsift.data.draws import Split, load_history
 from seedsift.errors import ConfigError
 from seedsift.prng import runtimes
+from seedsift.prng.state import method_check
 from seedsift.sieve.seeds import time_range
-from seedsift.sieve.state import method_check
 
 
 def check_value(key, value, bound):

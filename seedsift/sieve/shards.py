@@ -64,7 +64,7 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
 def _read_shard(path):
     data = read_json(path, "sieve shard")
     state = data.get("search") == "state"  # a state file (sieve.search: state) in place of the shards
-    for key in ("prng_type", "stats", "survivors") + (("runs",) if state else ("seed_start", "seed_end")):
+    for key in ("prng_type", "stats", "survivors") + (("family",) if state else ("seed_start", "seed_end")):
         if key not in data:
             raise InputError(path, f"field '{key}'", "missing: the shard file is incomplete")
     return data
@@ -76,13 +76,11 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
     The survivor files are plain record arrays; their agent_metadata lives in the summary.
     """
     train = read_history_part(train_path, params["mod"], *min_train_draws(params), low=params.get("low", 0))
-    from seedsift.sieve import state
-
     families, survivors = {}, []
     for path in shard_paths:
         data = _read_shard(path)
         if data.get("search") == "state":
-            families[data["prng_type"]] = state.family_entry(data)
+            families[data["prng_type"]] = data["family"]
             survivors.extend(data["survivors"])
             continue
         fam = families.setdefault(data["prng_type"], {

@@ -22,19 +22,6 @@ log = logging.getLogger(__name__)
 FORMAT = "seedsift.state/1"
 
 
-def method_check(prng, mod, n_train, skips=(0,)):
-    """The call's state method, or StateError naming the call, the method, what it needs and what it
-    has: refused when the training part is shorter than any skip in ``skips`` could need (a skip's
-    exact need is computed by its job)."""
-    method = prng_state.method_for(prng, mod)
-    fewest = method.fewest_needed(skips)
-    if n_train < fewest:
-        span = f" (with any skip in {min(skips)}..{max(skips)})" if len(skips) > 1 else ""
-        raise prng_state.StateError(prng, method.name, f"needs >= {fewest:,} consecutive draws{span}, the training "
-                                                       f"part has {n_train:,}", fewest, n_train)
-    return method
-
-
 def state_record(spec, st, skip, index):
     """A survivor record for state ``st`` under ``skip``: the sieve's window fields, measured."""
     train = spec.train
@@ -98,7 +85,7 @@ def run_state(train_path, prng, params, output, parent=None):
     sv, mod = params["sieve"], params["mod"]
     train = read_history_part(train_path, mod, *min_train_draws(params), low=params.get("low", 0))
     spec = spec_of(prng, train, params)
-    method = method_check(prng, mod, len(train), spec.skips.tolist())
+    method = prng_state.method_check(prng, mod, len(train), spec.skips.tolist())
     log.info("%s: %s; skips %d..%d", prng, method.need_sentence(len(train)), spec.skip_min, spec.skip_max)
     runs, records = recover_all(spec)
     elapsed = sum(r["elapsed_s"] for r in runs)
@@ -126,12 +113,13 @@ def run_state(train_path, prng, params, output, parent=None):
         ),
         "survivors": records,
     }
+    doc["family"] = family_entry(doc)  # what the sieve summary lists for this call
     write_json(output, doc, indent=None)
     return doc
 
 
 def family_entry(doc):
-    """The sieve summary's entry for a state file (the counts of a seed family, and the statements)."""
+    """The sieve summary's entry for a state document (a seed family's counts, and the statements)."""
     st = doc["stats"]
     return {
         "search": "state",

@@ -14,6 +14,7 @@ from seedsift.prng.state.methods import (  # noqa: F401
     StateError,
     check_state,
     generator_of,
+    method_check,
     method_for,
     recover,
     state_draws,

@@ -8,13 +8,13 @@ kernel and returns one solution, the null space and whether the system is consis
 
 Generators: MT19937 (the state at the first draw as the 624 words x_0..x_623 whose tempering
 gives outputs 0..623, with the standard or PHP 5.2.1-7.0 twist), Marsaglia's xorshift128 and
-xorshift32. All three are linear in their state, tempering and twist included.
+xorshift32. All three are linear in their state, tempering and twist included. The numba
+kernels are in :mod:`seedsift.prng.state.gf2_kernels` (imported when a system is solved).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 U64 = np.uint64
 ONE = np.uint64(1)
@@ -184,97 +184,6 @@ def equations(sym, outputs, values, shift, nbits):
 
 
 # -- elimination ---------------------------------------------------------------------------------
-@njit(inline="always")
-def _lowest(word):
-    # index of the lowest set bit of a non-zero uint64
-    i = 0
-    while (word >> np.uint64(i)) & np.uint64(1) == np.uint64(0):
-        i += 1
-    return i
-
-
-@njit(cache=True)
-def _online(rows, nvars, per, target, stop, basis, has, rank):
-    # Elimination in row order, continuing ``basis``/``has`` of rank ``rank``: each row is reduced by
-    # the basis rows of its lowest set bits and kept as the basis row of the first bit that has none.
-    # Rows of early draws are sparse, which keeps this fast. Returns (rank, contradictions, rank after
-    # each group of ``per`` rows, groups after which the rank first reached ``target`` or -1).
-    n_rows, width = rows.shape
-    var_width = (nvars + 63) >> 6
-    last_bits = np.uint64(nvars & 63)
-    profile = np.zeros(n_rows // per, np.int64)
-    contradictions, reached = 0, -1
-    row = np.empty(width, np.uint64)
-    for r in range(n_rows):
-        for v in range(width):
-            row[v] = rows[r, v]
-        kept = False
-        w = 0
-        while w < var_width:
-            word = row[w]
-            if w == var_width - 1 and last_bits:
-                word &= (np.uint64(1) << last_bits) - np.uint64(1)
-            if word == 0:
-                w += 1
-                continue
-            c = w * 64 + _lowest(word)
-            if has[c]:
-                for v in range(w, width):
-                    row[v] ^= basis[c, v]
-            else:
-                for v in range(width):
-                    basis[c, v] = row[v]
-                has[c] = True
-                rank += 1
-                kept = True
-                break
-        if not kept:
-            rhs = (row[nvars >> 6] >> np.uint64(nvars & 63)) & np.uint64(1)
-            if rhs:
-                contradictions += 1
-        if (r + 1) % per == 0:
-            g = (r + 1) // per
-            profile[g - 1] = rank
-            if reached < 0 and rank >= target:
-                reached = g
-                if stop:
-                    return rank, contradictions, profile[:g], reached
-    return rank, contradictions, profile, reached
-
-
-@njit(cache=True)
-def _parity(row, x, width):
-    acc = np.uint64(0)
-    for w in range(width):
-        acc ^= row[w] & x[w]
-    acc ^= acc >> np.uint64(32)
-    acc ^= acc >> np.uint64(16)
-    acc ^= acc >> np.uint64(8)
-    acc ^= acc >> np.uint64(4)
-    acc ^= acc >> np.uint64(2)
-    acc ^= acc >> np.uint64(1)
-    return acc & np.uint64(1)
-
-
-@njit(cache=True)
-def _back_substitute(basis, has, x, nvars, with_rhs):
-    # Fill the pivot variables of x (free ones already set), highest pivot first: a basis row's other
-    # bits are all above its pivot.
-    var_width = (nvars + 63) >> 6
-    rhs_word, rhs_bit = nvars >> 6, np.uint64(1) << np.uint64(nvars & 63)
-    for c in range(nvars - 1, -1, -1):
-        if not has[c]:
-            continue
-        word, bit = c >> 6, np.uint64(1) << np.uint64(c & 63)
-        x[word] &= ~bit
-        v = _parity(basis[c], x, var_width)
-        if with_rhs and (basis[c, rhs_word] & rhs_bit):
-            v ^= np.uint64(1)
-        if v:
-            x[word] |= bit
-    return x
-
-
 @dataclass
 class Solution:
     """One solution of a GF(2) system, its null space, and whether the system was consistent."""
@@ -298,14 +207,16 @@ def solve(rows, nvars, per=1, ignore=(), max_null=64):
     returned when it has at most ``max_null`` dimensions.
     """
     target = nvars - len(ignore)
+    from seedsift.prng.state.gf2_kernels import back_substitute, online
+
     basis = np.zeros((nvars, rows.shape[1]), dtype=U64)
     has = np.zeros(nvars, dtype=np.bool_)
-    rank, contradictions, _, reached = _online(rows, nvars, per, target, False, basis, has, 0)
+    rank, contradictions, _, reached = online(rows, nvars, per, target, False, basis, has, 0)
     free = target - rank
     if contradictions:
         return Solution(False, rank, rows.shape[0], nvars, None, [], free, contradictions, reached)
     var_width = words_for(nvars)
-    x = _back_substitute(basis, has, np.zeros(var_width, dtype=U64), nvars, True)
+    x = back_substitute(basis, has, np.zeros(var_width, dtype=U64), nvars, True)
     null = []
     if 0 < free <= max_null:
         skip = set(ignore)
@@ -314,7 +225,7 @@ def solve(rows, nvars, per=1, ignore=(), max_null=64):
                 continue
             v = np.zeros(var_width, dtype=U64)
             v[f >> 6] = ONE << U64(f & 63)
-            null.append(_back_substitute(basis, has, v, nvars, False))
+            null.append(back_substitute(basis, has, v, nvars, False))
     return Solution(True, rank, rows.shape[0], nvars, x, null, free, 0, reached)
 
 
@@ -322,6 +233,8 @@ def draws_to_full_rank(sym, calls, shift, nbits, target, chunk=2048):
     """Draws (at ``calls``, in order) after which bits [shift, shift + nbits) of the outputs of a
     symbolic generator give equations of rank ``target`` (-1 if ``calls`` run out first). The
     left-hand sides do not depend on the data, so this is a property of the readout."""
+    from seedsift.prng.state.gf2_kernels import online
+
     width = words_for(sym.nvars + 1)
     basis = np.zeros((sym.nvars, width), dtype=U64)
     has = np.zeros(sym.nvars, dtype=np.bool_)
@@ -329,7 +242,7 @@ def draws_to_full_rank(sym, calls, shift, nbits, target, chunk=2048):
     for lo in range(0, len(calls), chunk):
         part = calls[lo:lo + chunk]
         rows = equations(sym, part, np.zeros(len(part), dtype=np.int64), shift, nbits)
-        rank, _, _, reached = _online(rows, sym.nvars, nbits, target, True, basis, has, rank)
+        rank, _, _, reached = online(rows, sym.nvars, nbits, target, True, basis, has, rank)
         if reached >= 0:
             return lo + int(reached)
     return -1

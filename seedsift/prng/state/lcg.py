@@ -20,7 +20,6 @@ call numbers (skips) work alike.
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
 
 MULT = 0x5DEECE66D
 ADD = 0xB
@@ -32,8 +31,7 @@ SEARCH_LIMIT = 1 << 32
 MAX_FOUND = 64
 # Low-bit candidates whose high bits are searched at most (each costs one search of the high bits).
 MAX_LOW = 64
-_BLOCK_BITS = 16
-_CAP = 4
+_BLOCK_BITS = 16  # states per block of the search kernel (seedsift.prng.state.lcg_kernel)
 
 KIND_MOD = 0  # draw = (s >> shift) % mod
 KIND_TOP = 1  # draw = s >> (48 - k), mod = 2^k (nextInt's power-of-two branch)
@@ -112,66 +110,6 @@ def lift(readout, draws, calls):
     return np.sort(cand)
 
 
-@njit(inline="always")
-def _read(s, kind, top, sh, invm, m):
-    # The draw a state gives: its top bits, or (s >> shift) % m with a float reciprocal (exact after the fix-up).
-    if kind == 1:
-        return np.int64(s >> top)
-    r = np.int64(s >> sh)
-    v = r - np.int64(r * invm) * m
-    if v < 0:
-        v += m
-    elif v >= m:
-        v -= m
-    return v
-
-
-@njit(parallel=True, cache=True)
-def _search(b0, qs, nq, ls, nl_bits, A, C, draws, kind, shift, mod, k):
-    # States s0 = (b0 + q * qs + l * ls) mod 2^48 for q < nq, l < 2^nl_bits, kept when every draw j
-    # agrees with the state A[j] * s0 + C[j] (A[0] = 1, C[0] = 0). Per block of 2^16 states, a tight
-    # pass tests draw 0 (it vectorises), then the few that pass are tested on the others.
-    mask = np.uint64((1 << 48) - 1)
-    total = nq << nl_bits
-    nblocks = (total + (1 << _BLOCK_BITS) - 1) >> _BLOCK_BITS
-    found = np.zeros((nblocks, _CAP), np.uint64)
-    counts = np.zeros(nblocks, np.int64)
-    lmask = np.int64((1 << nl_bits) - 1)
-    invm = 1.0 / mod
-    m = np.int64(mod)
-    top = np.uint64(48 - k)
-    sh = np.uint64(shift)
-    d0 = draws[0]
-    n = draws.size
-    for bi in prange(nblocks):
-        lo = bi << _BLOCK_BITS
-        hi = min(lo + (1 << _BLOCK_BITS), total)
-        q = np.uint64(lo >> nl_bits)
-        base = (b0 + q * qs) & mask
-        first = np.uint64(lo & lmask)
-        width = hi - lo
-        hit = np.empty(width, np.bool_)
-        for i in range(width):
-            s0 = (base + (first + np.uint64(i)) * ls) & mask
-            hit[i] = _read(s0, kind, top, sh, invm, m) == d0
-        for i in range(width):
-            if not hit[i]:
-                continue
-            s0 = (base + (first + np.uint64(i)) * ls) & mask
-            ok = True
-            for j in range(1, n):
-                s = (A[j] * s0 + C[j]) & mask
-                if _read(s, kind, top, sh, invm, m) != draws[j]:
-                    ok = False
-                    break
-            if ok:
-                c = counts[bi]
-                if c < _CAP:
-                    found[bi, c] = s0
-                counts[bi] = c + 1
-    return found, counts
-
-
 def _run_search(b0, qs, nq, ls, nl_bits, readout, draws, calls):
     """States after call 0 that reproduce every draw; (states, total found)."""
     assert nq == 1 or nl_bits >= _BLOCK_BITS, "a block of the search must not span two values of q"
@@ -179,10 +117,12 @@ def _run_search(b0, qs, nq, ls, nl_bits, readout, draws, calls):
     rel = [jump(c - c0) for c in calls]
     A = np.array([a for a, _ in rel], dtype=np.uint64)
     C = np.array([c for _, c in rel], dtype=np.uint64)
-    found, counts = _search(np.uint64(b0), np.uint64(qs), np.int64(nq), np.uint64(ls), np.int64(nl_bits), A, C,
+    from seedsift.prng.state.lcg_kernel import CAP, search
+
+    found, counts = search(np.uint64(b0), np.uint64(qs), np.int64(nq), np.uint64(ls), np.int64(nl_bits), A, C,
                             np.asarray(draws, dtype=np.int64), np.int64(readout.kind), np.int64(readout.shift),
                             np.int64(readout.mod), np.int64(readout.k if readout.kind == KIND_TOP else 0))
-    hits = [int(found[b, j]) for b in np.nonzero(counts)[0].tolist() for j in range(min(int(counts[b]), _CAP))]
+    hits = [int(found[b, j]) for b in np.nonzero(counts)[0].tolist() for j in range(min(int(counts[b]), CAP))]
     return hits, int(counts.sum())
 
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import seedsift.prng.state.gf2 as gf2
+import seedsift.prng.state.lcg as lcg
+import seedsift.prng.state.mt_needed as mt_needed
 from seedsift.errors import SeedsiftError
 from seedsift.prng import families, runtimes
-from seedsift.prng.state import gf2, lcg, mt_needed
 
 # A recovery is trusted when fewer than this many states are expected to fit random draws.
 CHANCE_BELOW = 0.01
@@ -124,16 +126,20 @@ _REJECTING = {
 _TABLE_KIND = {"mod": "low", "top": "top", "shr1mod": "shr1"}
 
 
+_TABLE_GENERATOR = {"mt19937": "standard", "mt19937_php_legacy": "legacy", "xorshift128": "xorshift128",
+                    "xorshift32": "xorshift32"}
+
+
 @functools.lru_cache(maxsize=None)
-def _linear_needed(generator, shift, nbits, skip=0):
-    """Consecutive draws after which the equations of a linear generator's readout have full rank
-    (computed: the left-hand sides do not depend on the data); None when 4x the bits do not."""
-    sym = _symbolic(generator)
-    first = 1 if sym.draw0_only else 0  # draw 0 fixes only x_0's own bits (see _recover_linear)
-    target = sym.nvars - len(sym.draw0_only)
-    calls = [j * (skip + 1) for j in range(first, 4 * -(-target // nbits) + 8)]
-    reached = gf2.draws_to_full_rank(sym, calls, shift, nbits, target)
-    return None if reached < 0 else reached + first
+def _linear_needed(generator, kind, nbits, skip=0):
+    """Consecutive draws after which a readout's equations have full rank: the table for no skip,
+    else computed (the left-hand sides do not depend on the data; seconds for MT19937)."""
+    key = (_TABLE_GENERATOR[generator], _TABLE_KIND[kind], nbits)
+    if skip == 0:
+        return mt_needed.NEEDED.get(key)
+    import seedsift.prng.state.needed as needed
+
+    return needed.compute(*key, skip=skip)
 
 
 def _pow2(mod):
@@ -170,7 +176,11 @@ class Method:
         from the rank of the equations at that skip (a few seconds, then cached)."""
         if skip == 0 or self.generator == "java_lcg48":
             return self.needed
-        return max(_linear_needed(self.generator, self.readout.shift, self.readout.nbits, skip), self.chance_need)
+        need = _linear_needed(self.generator, self.readout.kind, self.readout.nbits, skip)
+        if need is None:
+            raise StateError(self.prng, self.name_for(skip), f"with skip {skip} the outputs' bits do not pin the "
+                                                             f"state within {4 * self.state_bits // self.readout.nbits:,} draws")
+        return max(need, self.chance_need)
 
     def fewest_needed(self, skips):
         """The fewest draws any of ``skips`` could need, known without computing (for a check before any job)."""
@@ -210,12 +220,7 @@ def method_for(prng, mod):
             bits = 624 * 32
             name = "untemper and clone" if readout.nbits == 32 else "GF(2) elimination"
         b = readout.nbits
-        if name == "untemper and clone":
-            rank_need = 624
-        elif prng in _LINEAR_FAMILIES:
-            rank_need = _linear_needed(generator, readout.shift, b)
-        else:
-            rank_need = mt_needed.NEEDED.get(("legacy" if legacy else "standard", _TABLE_KIND[readout.kind], b))
+        rank_need = 624 if name == "untemper and clone" else _linear_needed(generator, readout.kind, b)
         if rank_need is None:
             raise StateError(prng, name, f"bits {readout.shift}..{readout.shift + b - 1} of the outputs do not pin the "
                                          f"state within {4 * bits // b:,} draws")
@@ -258,6 +263,20 @@ def _java_method(prng, mod, q):
         reads = (f"the top {readout.k} state bits" if kind == lcg.KIND_TOP else f"r % {mod}") + \
             f"; the search tries the 2^{math.log2(size):.1f} states the first draw allows"
     return Method(prng, mod, name, "java_lcg48", 48, reads, info, needed, readout, needed, needed)
+
+
+def method_check(prng, mod, n_train, skips=(0,)):
+    """The call's state method, or StateError naming the call, the method, what it needs and what it
+    has: refused when the training part is shorter than any skip in ``skips`` could need (a skip's
+    exact need is computed by its job). Runs no kernel: config validation calls it."""
+    method = method_for(prng, mod)
+    skips = list(skips)
+    fewest = method.fewest_needed(skips)
+    if n_train < fewest:
+        span = f" (with any skip in {min(skips)}..{max(skips)})" if len(skips) > 1 else ""
+        raise StateError(prng, method.name, f"needs >= {fewest:,} consecutive draws{span}, the training part has "
+                                            f"{n_train:,}", fewest, n_train)
+    return method
 
 
 # -- generators from a state ------------------------------------------------------------------------

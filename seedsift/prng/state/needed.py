@@ -1,4 +1,4 @@
-"""Draws the Mersenne Twister's GF(2) method needs, per readout: computed, not estimated.
+"""Draws the GF(2) method needs, per generator and readout: computed, not estimated.
 
 A readout (which bits of each 32-bit output a draw fixes) gives equations whose left-hand sides do
 not depend on the data, so the number of consecutive draws after which they pin the state is a
@@ -6,7 +6,9 @@ property of the readout alone. It is not always 19,937 / (bits per draw): the lo
 the high state bits only through the twist's shift by one bit per 624 outputs, so the low 3 bits
 need 6,853 draws (not 6,646) and the low 8 bits 3,740 (not 2,493), while the top bits need the
 plain count. :data:`seedsift.prng.state.mt_needed.NEEDED` holds every readout's figure for draws
-with no skip; ``python -m seedsift.prng.state.needed --write`` recomputes it (a few minutes).
+with no skip (MT19937 with either twist, xorshift128, xorshift32), so that no kernel runs before a
+job does; ``python -m seedsift.prng.state.needed --write`` recomputes it (a few minutes). A skip's
+figure is computed by its job.
 
     python -m seedsift.prng.state.needed [--write] [--only standard:low:3]
 """
@@ -15,18 +17,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from seedsift.prng.state import gf2
+import seedsift.prng.state.gf2 as gf2
 
 KINDS = ("low", "top", "shr1")  # bits [0, t); [32 - k, 32); [1, 1 + t)
-TARGET = {"standard": 624 * 32 - 31, "legacy": 624 * 32 - 30}
+GENERATORS = ("standard", "legacy", "xorshift128", "xorshift32")  # MT19937's twist, PHP 5's twist, xorshift
 OUT = Path(__file__).with_name("mt_needed.py")
 
 
 def readouts():
-    """Every (twist, kind, bits) a call over the Mersenne Twister can have."""
+    """Every (generator, kind, bits) a call with a GF(2) method can have."""
     out = [("standard", "low", t) for t in range(1, 33)] + [("standard", "top", k) for k in range(1, 33)]
     out += [("standard", "shr1", t) for t in range(1, 32)]
     out += [("legacy", "top", k) for k in range(1, 32)] + [("legacy", "shr1", t) for t in range(1, 32)]
+    out += [(g, "low", t) for g in ("xorshift128", "xorshift32") for t in range(1, 33)]
     return out
 
 
@@ -34,14 +37,22 @@ def shift_of(kind, bits):
     return {"low": 0, "top": 32 - bits, "shr1": 1}[kind]
 
 
-def compute(twist, kind, bits, skip=0, limit_factor=4):
-    """Consecutive draws (draw 0 included) after which the readout's equations have full rank."""
-    sym = gf2.SymbolicMT(legacy=twist == "legacy")
-    target = TARGET[twist]
-    cap = limit_factor * -(-target // bits) + 1
-    calls = [j * (skip + 1) for j in range(1, cap)]
+def symbolic(generator):
+    """A fresh symbolic generator: "standard" / "legacy" MT19937, "xorshift128" or "xorshift32"."""
+    if generator in ("standard", "legacy"):
+        return gf2.SymbolicMT(legacy=generator == "legacy")
+    return {"xorshift128": gf2.SymbolicXorshift128, "xorshift32": gf2.SymbolicXorshift32}[generator]()
+
+
+def compute(generator, kind, bits, skip=0, limit_factor=4):
+    """Consecutive draws (draw 0 included) after which the readout's equations have full rank;
+    None when ``limit_factor`` times the unknowns' bits do not reach it."""
+    sym = symbolic(generator)
+    first = 1 if sym.draw0_only else 0  # MT's draw 0 only fixes x_0's own low bits
+    target = sym.nvars - len(sym.draw0_only)
+    calls = [j * (skip + 1) for j in range(first, limit_factor * -(-target // bits) + 8)]
     reached = gf2.draws_to_full_rank(sym, calls, shift_of(kind, bits), bits, target)
-    return None if reached < 0 else reached + 1  # + draw 0, which only fixes x_0's own low bits
+    return None if reached < 0 else reached + first
 
 
 def write(table, path=OUT):
