@@ -412,7 +412,7 @@ def _verify(method, candidates, draws, skip):
 
 def _statement(method, rec_outcome, given, used, consistent, continuations, extra="", skip=0):
     head = (f"{method.prng} (mod {method.mod}), {method.name}: reads {method.reads}; "
-            f"{method.need_sentence(given, skip)} (used {used:,})")
+            f"{method.need_sentence(given, skip)} (the first {used:,} solved, all checked)")
     if rec_outcome == "unique":
         tail = "one state reproduces them" if consistent == "1" else \
             f"{consistent} states fit, all with the same draws: the state is known as far as the draws can tell"
