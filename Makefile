@@ -9,9 +9,23 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps run recover test lint bench dag clean rerun-missing cluster-bench report status
+.PHONY: setup system-deps run recover test lint bench gpu-bench dag clean rerun-missing cluster-bench report status
 
-setup: $(STAMP)
+# GPU=cuda | cuda13 | rocm adds CuPy for the GPU sieve (requirements-gpu-$(GPU).txt); without it the
+# install stays CPU-only.
+GPU ?=
+ifneq ($(GPU),)
+ifeq ($(wildcard requirements-gpu-$(GPU).txt),)
+$(error GPU=$(GPU): no requirements-gpu-$(GPU).txt; use GPU=cuda, GPU=cuda13 or GPU=rocm)
+endif
+GPU_STAMP := $(VENV)/.installed-gpu-$(GPU)
+endif
+
+setup: $(STAMP) $(GPU_STAMP)
+
+$(VENV)/.installed-gpu-%: requirements-gpu-%.txt $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r $< -c requirements.lock
+	touch $@
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +58,11 @@ lint: setup
 
 bench: setup
 	python -m seedsift.bench $(BENCH_ARGS)
+
+# The sieve on this machine's GPU (after make setup GPU=...): the GPU against the CPU kernels for
+# every call, stage-1 seeds/s, full sweeps on the GPU and the CPU cores, Step 3 (docs/gpu.md).
+gpu-bench: setup
+	python -m seedsift.bench.gpu_sieve $(GPU_BENCH_ARGS)
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -16,15 +16,16 @@
 #   training/reinforcement_engine_config.json                                  (plan_training)
 #   training/{model_type}/trial_{t}/fold_{k}.json                              (train_fold)
 #   training/{model_type}/trial_{t}.json                                       (summarize_trial)
-#   training/model/  best_model.meta.json, training_history.json,
-#                model_comparison.json, test_predictions.json,
-#                out_of_sample_priors.json, and the undeclared best_model.<ext> (select_model)
+#   training/model/  selection.json, training_history.json, model_comparison.json,
+#                test_predictions.json, out_of_sample_priors.json              (select_model, a checkpoint)
 #   training/feature_importance.json                                           (select_model)
+#   training/model/  best_model.{pth,json,txt,cbm}: the chosen type's file     (save_model)
+#   training/model/  best_model.meta.json                                      (write_sidecar)
 #   prediction/  predictions.json                                              (predict_next_draws)
 #   prediction/  evaluation.json                                               (evaluate_predictions)
 #   report/      summary.json, summary.txt                                     (summarize_run)
 #   report/      forward_matches.json                                          (count_forward_matches)
-#   report/      sieve_throughput.png, forward_matches.png, model_comparison.png,
+#   report/      forward_matches.png, model_comparison.png,
 #                predicted_vs_actual.png, feature_importance.png,
 #                prediction_pool.png                                           (plot_results)
 #   cluster/run_manifest.json           (written at the end of a run under the cluster profile)
@@ -64,6 +65,8 @@ localrules:
     prepare_training_data,
     plan_training,
     summarize_trial,
+    save_model,
+    write_sidecar,
     predict_next_draws,
     evaluate_predictions,
     summarize_run,
@@ -91,7 +94,6 @@ rule all:
     input:
         "results/report/summary.json",
         "results/report/summary.txt",
-        "results/report/sieve_throughput.png",
         "results/report/forward_matches.png",
         "results/report/model_comparison.png",
         "results/report/predicted_vs_actual.png",

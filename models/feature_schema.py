@@ -46,8 +46,13 @@ def schema_hash(names):
     return hashlib.sha256(",".join(sorted(names)).encode("utf-8")).hexdigest()[:16]
 
 
-def feature_schema_of(names, source_file=None):
-    """The sidecar's ``feature_schema`` block for these feature names."""
+def feature_schema_of(names, source_file=None, train_draws=None):
+    """The sidecar's ``feature_schema`` block for these feature names.
+
+    ``train_draws`` is the number of training draws the features were computed over (None when
+    not known): features such as match runs and rates depend on it, so a model is applied only
+    to features over the same number of draws (the hash covers the names only, as in the seed).
+    """
     names = sorted(names)
     return {
         "source_file": None if source_file is None else str(source_file),
@@ -55,6 +60,7 @@ def feature_schema_of(names, source_file=None):
         "feature_names": names,
         "ordering": ORDERING,
         "feature_schema_hash": schema_hash(names),
+        "train_draws": None if train_draws is None else int(train_draws),
     }
 
 
@@ -74,8 +80,8 @@ def validate_feature_schema_hash(expected_hash, runtime_names, expected_names=No
     raise FeatureSchemaMismatch(f"Feature schema mismatch - retrain required ({detail})")
 
 
-def model_inputs(names, X, meta):
-    """The columns of ``X`` (named ``names``) that the model of sidecar ``meta`` takes, in its order.
+def check_model_columns(names, meta):
+    """The sidecar's feature names, after checking that the runtime columns ``names`` are exactly them.
 
     Applies the training rule first (label and identifier names inside ``features`` are never
     inputs), then requires exactly the sidecar's feature names: anything else raises
@@ -86,8 +92,15 @@ def model_inputs(names, X, meta):
     never = set(excluded_names(label))
     usable = [n for n in names if n not in never]
     validate_feature_schema_hash(schema["feature_schema_hash"], usable, schema["feature_names"])
+    return list(schema["feature_names"])
+
+
+def model_inputs(names, X, meta):
+    """The columns of ``X`` (named ``names``) that the model of sidecar ``meta`` takes, in its order
+    (checked by check_model_columns)."""
+    columns = check_model_columns(names, meta)
     position = {n: i for i, n in enumerate(names)}
-    return list(schema["feature_names"]), np.asarray(X)[:, [position[n] for n in schema["feature_names"]]]
+    return columns, np.asarray(X)[:, [position[n] for n in columns]]
 
 
 def excluded_names(label_field=DEFAULT_LABEL, exclude=()):
@@ -159,8 +172,11 @@ def _check_int(path, index, record, field):
     return value
 
 
-def load_quality_from_survivors(path, label_field=DEFAULT_LABEL, exclude=(), max_survivors=None):
+def load_quality_from_survivors(path, label_field=DEFAULT_LABEL, exclude=(), max_survivors=None, empty_names=None):
     """Read a survivors file in one streaming pass: (survivors, actual_quality, metadata).
+
+    An empty array is an error unless ``empty_names`` (the feature names the records would have)
+    is given: then the result has 0 rows and those columns.
 
     ``survivors`` is a SurvivorTable (identifiers and the float32 feature matrix ``X``),
     ``actual_quality`` the label as float64 (n,), ``metadata`` the label statistics and
@@ -176,7 +192,10 @@ def load_quality_from_survivors(path, label_field=DEFAULT_LABEL, exclude=(), max
         X, y, ids, n, names, dropped, prng_codes = _parse(path, reader, label_field, set(skip), max_survivors)
         reader.drain()
     if names is None:
-        raise InputError(path, "", "the survivors array is empty: nothing to train on")
+        if not empty_names:
+            raise InputError(path, "", "the survivors array is empty: nothing to train on")
+        names = sorted(n for n in empty_names if n not in set(skip))
+        X, y, ids = np.empty((0, len(names)), dtype=np.float32), np.empty(0), np.empty(0, dtype=IDS_DTYPE)
     X = _trim(X, n)
     bad_rows = ~np.isfinite(X).all(axis=1)
     if bad_rows.any():
@@ -197,7 +216,6 @@ def load_quality_from_survivors(path, label_field=DEFAULT_LABEL, exclude=(), max
         "excluded_from_features": list(skip),
         "dropped_from_features": dropped,
         "feature_schema": feature_schema_of(names, path),
-        "parse_seconds": round(seconds, 3),
     })
     for name in dropped:
         metadata["warnings"].append(f"'{name}' was inside 'features' and was dropped: it is a label or an identifier")

@@ -70,10 +70,12 @@ def resolve_device(requested, probe, environ=None):
         why = f"{var} hides every device" if var else "no GPU assigned (CUDA_VISIBLE_DEVICES and HIP_VISIBLE_DEVICES unset)"
         return DeviceChoice(requested, "cpu", requested == "cuda", f"CPU: {why}")
     usable, reason = probe()
+    # The note names the variable, not the slot: which GPU a job got is a fact of the run (logged).
     if usable:
-        return DeviceChoice(requested, "cuda", False, f"GPU {ids[0]} from {var}")
+        log.info("using GPU %s from %s", ids[0], var)
+        return DeviceChoice(requested, "cuda", False, f"the GPU assigned by {var}")
     log.warning("GPU %s from %s is not usable by this backend (%s); falling back to CPU", ids[0], var, reason)
-    return DeviceChoice(requested, "cpu", True, f"CPU fallback: {var}={','.join(ids)} but {reason}")
+    return DeviceChoice(requested, "cpu", True, f"CPU fallback: {var} assigns a GPU but {reason}")
 
 
 def _torch_report():
@@ -150,15 +152,18 @@ class GPUMemoryMixin:
 
 
 def hardware_summary(choice):
-    """Hardware record for a sidecar or fold result from a DeviceChoice."""
+    """Hardware record for a sidecar from a DeviceChoice: what kind of device trained the model.
+
+    Which GPU slot the job had and how much memory was in use are facts of one run, not of the
+    model: they go to the job's log, so that equal models give equal sidecars.
+    """
     var, ids = assigned_gpus()
+    log.info("device %s (%s); %s=%s; memory %s", choice.device, choice.note, var, ",".join(ids),
+             memory_report() if choice.device == "cuda" else "n/a")
     return {
         "device_requested": choice.requested,
         "device_used": choice.device,
         "fallback_to_cpu": choice.fallback_to_cpu,
         "note": choice.note,
-        "assigned_gpu_env": var,
-        "assigned_gpus": ids,
         "cpu_count": os.cpu_count(),
-        "memory_report": memory_report() if choice.device == "cuda" else [],
     }

@@ -7,8 +7,6 @@ load, and it is written last, so an existing sidecar always means a complete art
 
 import hashlib
 import logging
-import os
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from models.feature_schema import feature_schema_of, schema_hash, validate_feature_schema_hash
@@ -23,7 +21,8 @@ SIDECAR_NAME = "best_model.meta.json"
 ARTIFACT_STEM = "best_model"
 # Keys of the label metadata that belong in the sidecar's y_label_source.
 _LABEL_KEYS = ("field", "n", "observed_min", "observed_max", "observed_range", "mean", "std", "n_distinct",
-               "nonzero_count", "normalization_method", "output_range", "warnings", "source_sha256")
+               "nonzero_count", "normalization_method", "output_range", "warnings", "source_sha256", "n_holdout",
+               "chance_rate")
 
 
 class NoModelError(InputError):
@@ -71,7 +70,7 @@ def _check_schema(feature_schema):
                          f"does not match its feature_names (expected {expected})")
     if feature_schema.get("feature_count") != len(names):
         raise ValueError(f"feature_count {feature_schema.get('feature_count')} != {len(names)} feature_names")
-    return feature_schema_of(names, feature_schema.get("source_file"))
+    return feature_schema_of(names, feature_schema.get("source_file"), feature_schema.get("train_draws"))
 
 
 def _remove_stale(output_dir, keep=None):
@@ -91,7 +90,6 @@ def _agent_metadata(content_key, lineage=None):
         "agent_name": "reinforcement_agent",
         # Derived from what was trained, so the same model always has the same id.
         "run_id": "step5_" + hashlib.sha256(content_key.encode()).hexdigest()[:12],
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -105,15 +103,33 @@ def save_model_with_sidecar(model, output_dir, feature_schema, y_metadata, *, va
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    _check_schema(feature_schema)
+    model._check_fitted()
+    side = sidecar_path(output_dir)
+    if side.exists():
+        side.unlink()
+    name = f"{ARTIFACT_STEM}{model_extension(model.model_type)}"
+    model.save(output_dir / name)
+    return write_sidecar(output_dir, model, name, feature_schema, y_metadata, validation_metrics=validation_metrics,
+                         training_info=training_info, training_params=training_params, test_metrics=test_metrics,
+                         signal_quality=signal_quality, hardware=hardware, provenance=provenance, extra=extra,
+                         lineage=lineage)
+
+
+def write_sidecar(output_dir, model, artifact_name, feature_schema, y_metadata, *, validation_metrics=None,
+                  training_info=None, training_params=None, test_metrics=None, signal_quality=None,
+                  hardware=None, provenance=None, extra=None, lineage=None):
+    """Write ``best_model.meta.json`` for the artifact ``artifact_name`` (already written) of ``model``.
+
+    Records the artifact's sha256 and removes artifacts of other model types left in the folder
+    by an earlier run, so the sidecar is the one complete, checked handle on the model.
+    """
+    output_dir = Path(output_dir)
     schema = _check_schema(feature_schema)
     model._check_fitted()
     if model.n_features_in_ != schema["feature_count"]:
         raise ValueError(f"model has {model.n_features_in_} inputs, feature_schema has {schema['feature_count']}")
-    side = sidecar_path(output_dir)
-    if side.exists():
-        side.unlink()
-    artifact = output_dir / f"{ARTIFACT_STEM}{model_extension(model.model_type)}"
-    model.save(artifact)
+    artifact = output_dir / artifact_name
     digest = sha256_file(artifact)
     _remove_stale(output_dir, keep=artifact.name)
     meta = {
@@ -136,7 +152,7 @@ def save_model_with_sidecar(model, output_dir, feature_schema, y_metadata, *, va
         "agent_metadata": _agent_metadata(f"{digest}:{schema['feature_schema_hash']}", lineage),
     }
     meta.update(extra or {})
-    write_json(side, meta)
+    write_json(sidecar_path(output_dir), meta)
     return meta
 
 
@@ -213,6 +229,20 @@ def _artifact_path(side, meta):
     return side.parent / Path(*rel.parts)
 
 
+def check_artifact(side, meta):
+    """The sidecar's artifact path after checking that it exists and has the sidecar's sha256."""
+    if meta.get("checkpoint_path") is None:
+        raise NoModelError(side, meta)
+    artifact = _artifact_path(side, meta)
+    if not artifact.is_file():
+        raise InputError(side, "field 'checkpoint_path'", f"artifact {meta['checkpoint_path']!r} does not exist")
+    digest = sha256_file(artifact)
+    if digest != meta["checkpoint_sha256"]:
+        raise InputError(artifact, "sha256", f"{digest} differs from the sidecar's checkpoint_sha256 "
+                         f"{meta['checkpoint_sha256']}: the artifact was changed or replaced after training")
+    return artifact
+
+
 def load_model_from_sidecar(models_dir, device="auto", feature_names=None, meta=None):
     """(model, meta) from a models directory or sidecar path; the type comes from the sidecar only.
 
@@ -224,15 +254,7 @@ def load_model_from_sidecar(models_dir, device="auto", feature_names=None, meta=
     side = sidecar_path(models_dir)
     if meta is None:
         meta = read_sidecar(side)
-    if meta.get("checkpoint_path") is None:
-        raise NoModelError(side, meta)
-    artifact = _artifact_path(side, meta)
-    if not artifact.is_file():
-        raise InputError(side, "field 'checkpoint_path'", f"artifact {meta['checkpoint_path']!r} does not exist")
-    digest = sha256_file(artifact)
-    if digest != meta["checkpoint_sha256"]:
-        raise InputError(artifact, "sha256", f"{digest} differs from the sidecar's checkpoint_sha256 "
-                         f"{meta['checkpoint_sha256']}: the artifact was changed or replaced after training")
+    artifact = check_artifact(side, meta)
     try:
         model = get_wrapper_class(meta["model_type"]).load(artifact, device=device)
     except InputError as exc:
@@ -243,14 +265,5 @@ def load_model_from_sidecar(models_dir, device="auto", feature_names=None, meta=
                          f"feature_schema has {len(expected['feature_names'])}")
     if feature_names is not None:
         validate_feature_schema_hash(expected["feature_schema_hash"], feature_names, expected["feature_names"])
-    log.info("loaded %s model %s (sha256 %s)", meta["model_type"], artifact, digest[:12])
+    log.info("loaded %s model %s (sha256 %s)", meta["model_type"], artifact, meta["checkpoint_sha256"][:12])
     return model, meta
-
-
-def remove_sidecar_outputs(output_dir):
-    """Delete a directory's sidecar and artifacts (used before a run that will rewrite them)."""
-    output_dir = Path(output_dir)
-    side = sidecar_path(output_dir)
-    if side.exists():
-        os.unlink(side)
-    _remove_stale(output_dir)

@@ -6,6 +6,7 @@ import sys
 from seedsift.cli import params_json
 from seedsift.pipeline.config import validate
 from seedsift.errors import SeedsiftError
+from seedsift.training.select import artifact_name, read_selection
 
 try:
     _validated = validate(config, cli_overrides=workflow.config_settings.config)
@@ -21,6 +22,7 @@ wildcard_constraints:
     model_type="neural_net|xgboost|lightgbm|catboost",
     t="[0-9]+",
     k="[0-9]+",
+    ext=r"\.(pth|json|txt|cbm)",
 
 
 PRNGS = config["sieve"]["prngs"]
@@ -107,3 +109,11 @@ def training_trials(wildcards):
         model_type=config["training"]["model_types"],
         t=range(config["training"]["trials"]),
     )
+
+
+def model_artifact(wildcards):
+    # The model file select_model (a checkpoint) chose: best_model.<ext> of the chosen type, or
+    # nothing when no model was trained (the sidecar then says why).
+    selection = checkpoints.select_model.get().output.selection
+    name = artifact_name(read_selection(selection))
+    return [os.path.join(parent_dir(selection), name)] if name else []

@@ -1,11 +1,12 @@
-# predict_next_draws reads the model artifact named by the sidecar (its extension depends on the
-# chosen type); the sidecar records the artifact's sha256, so a new artifact means a new sidecar.
-# Exit status 3 is the documented PREDICTION_SKIPPED outcome: the file is written and valid.
+# predict_next_draws reads the model file named by the sidecar (model_artifact: its extension
+# depends on the chosen type, none when no model was trained); the sidecar records its sha256.
+# Exit status 3 is the documented PREDICTION_SKIPPED outcome (no survivor): the file is written and valid.
 
 
 rule predict_next_draws:
     input:
         sidecar="results/training/model/best_model.meta.json",
+        artifact=model_artifact,
         priors="results/training/model/out_of_sample_priors.json",
         survivors="results/scoring/survivors_with_scores.json",
         train="results/data/train_history.json",

@@ -50,16 +50,9 @@ rule plot_results:
         comparison="results/training/model/model_comparison.json",
         test_predictions="results/training/model/test_predictions.json",
         forward_matches="results/report/forward_matches.json",
-        sieve_summary="results/sieve/sieve_summary.json",
         predictions="results/prediction/predictions.json",
         script=script("plot_results.py"),
     output:
-        sieve_throughput=report(
-            "results/report/sieve_throughput.png",
-            caption="../report/sieve_throughput.rst",
-            labels={"figure": "Sieve throughput per family"},
-            category="1. Sieve",
-        ),
         forward_matches=report(
             "results/report/forward_matches.png",
             caption="../report/forward_matches.rst",
@@ -95,8 +88,8 @@ rule plot_results:
     shell:
         "python {input.script:q} --importance {input.importance:q} --comparison {input.comparison:q}"
         " --test-predictions {input.test_predictions:q} --forward-matches {input.forward_matches:q}"
-        " --sieve-summary {input.sieve_summary:q} --predictions {input.predictions:q}"
-        " --sieve-throughput-png {output.sieve_throughput:q} --forward-matches-png {output.forward_matches:q}"
+        " --predictions {input.predictions:q}"
+        " --forward-matches-png {output.forward_matches:q}"
         " --model-comparison-png {output.model_comparison:q}"
         " --predicted-vs-actual-png {output.predicted_vs_actual:q}"
         " --feature-importance-png {output.feature_importance:q}"

@@ -1,11 +1,14 @@
 # Steps 4-5: training table -> plan -> one job per (model type, trial, fold) -> trial summaries
-# -> the chosen model.
+# -> the choice (select_model) -> the model file (save_model) -> its sidecar (write_sidecar).
 #
-# select_model also writes results/training/model/best_model.<ext>, the artifact, which is
-# not declared: its extension (.pth/.json/.txt/.cbm) depends on the type chosen at run time,
-# and the seed's layout (M.7) keeps it next to its sidecar. The declared sidecar is written
-# last, names the artifact and records its sha256, and select_model removes artifacts of other
-# types first, so the sidecar is the one complete, checked handle on the model.
+# select_model is a checkpoint: the model file's extension (.pth/.json/.txt/.cbm, the seed's
+# names, M.7) depends on the type it chooses, so save_model's output is known only after it
+# has run (common.smk's model_artifact reads selection.json). Every model file is then a
+# declared output: deleting one makes `make rerun-missing` rebuild it and what depends on it.
+# save_model repeats select_model's refit with the same threads, so on the CPU it writes the
+# model that select_model scored, byte for byte; the sidecar, written last, records its sha256
+# and scores the file itself on the test part. save_model is one fit of one model: it runs
+# where snakemake runs, like write_sidecar.
 
 
 rule prepare_training_data:
@@ -74,7 +77,7 @@ rule summarize_trial:
         "python {input.script:q} --folds {input.folds:q} --output {output:q} > {log:q} 2>&1"
 
 
-rule select_model:
+checkpoint select_model:
     input:
         trials=training_trials,
         arrays=TRAINING_ARRAYS,
@@ -82,7 +85,7 @@ rule select_model:
         plan="results/training/reinforcement_engine_config.json",
         script=script("select_model.py"),
     output:
-        sidecar="results/training/model/best_model.meta.json",
+        selection="results/training/model/selection.json",
         history="results/training/model/training_history.json",
         comparison="results/training/model/model_comparison.json",
         test_predictions="results/training/model/test_predictions.json",
@@ -95,8 +98,46 @@ rule select_model:
     threads: 2
     shell:
         "python -m seedsift.cluster.place -- python {input.script:q} --table {input.table:q}"
-        " --plan {input.plan:q} --trials {input.trials:q} --sidecar {output.sidecar:q}"
+        " --plan {input.plan:q} --trials {input.trials:q} --selection {output.selection:q}"
         " --history {output.history:q} --comparison {output.comparison:q}"
         " --test-predictions {output.test_predictions:q} --importance {output.importance:q}"
         " --priors {output.priors:q}"
         " --threads {threads} > {log:q} 2>&1"
+
+
+rule save_model:
+    input:
+        selection="results/training/model/selection.json",
+        arrays=TRAINING_ARRAYS,
+        table=TRAINING_TABLE,
+        plan="results/training/reinforcement_engine_config.json",
+        script=script("save_model.py"),
+    output:
+        "results/training/model/best_model{ext}",
+    log:
+        "logs/training/model/save_model{ext}.log",
+    benchmark:
+        "benchmarks/training/model/save_model{ext}.tsv"
+    threads: 2
+    shell:
+        "python {input.script:q} --table {input.table:q}"
+        " --plan {input.plan:q} --selection {input.selection:q} --output {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
+
+
+rule write_sidecar:
+    input:
+        selection="results/training/model/selection.json",
+        artifact=model_artifact,
+        arrays=TRAINING_ARRAYS,
+        table=TRAINING_TABLE,
+        plan="results/training/reinforcement_engine_config.json",
+        script=script("write_sidecar.py"),
+    output:
+        "results/training/model/best_model.meta.json",
+    log:
+        "logs/training/model/write_sidecar.log",
+    shell:
+        "python {input.script:q} --table {input.table:q} --plan {input.plan:q}"
+        " --selection {input.selection:q} --artifact {input.artifact:q} --sidecar {output:q}"
+        " > {log:q} 2>&1"

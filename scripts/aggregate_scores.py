@@ -36,7 +36,8 @@ def main(argv=None):
         parent_run_id=parent, params=args.params,
         measured={"min_scored_survivors": stats["count"]},
     )
-    chunks.write_summary(args.summary, stats, len(holdout), mod, glob, meta)
+    names = features.feature_names(mod, args.params["scoring"]["residue_mods"])
+    chunks.write_summary(args.summary, stats, len(holdout), mod, glob, meta, n_train=len(train), feature_names=names)
     return 0
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Score predictions.json on the test draws against chance; writes results/prediction/evaluation.json."""
+"""Score predictions.json on the test draws against chance and measure what the model adds over the rankings
+without it (the lift); writes results/prediction/evaluation.json."""
 
 import sys
 from pathlib import Path
@@ -8,7 +9,6 @@ from seedsift import cli
 from seedsift.data.draws import read_history_part
 from seedsift.jsonio import read_json, write_json
 from seedsift.prediction import evaluation
-from seedsift.prediction import predict as prediction
 from seedsift.provenance import agent_metadata, parent_run_id_of
 
 
@@ -28,9 +28,9 @@ def main(argv=None):
     n_known = len(read_history_part(args.train, mod, low=low)) + len(read_history_part(args.holdout, mod, low=low))
     test = read_history_part(args.test, mod, low=low, offset=False)
     truth = read_json(args.truth, "truth record")
-    records = prediction.load_survivors(args.survivors) if truth.get("synthetic") else []
-    doc = evaluation.evaluate(pred, test, mod, truth, records, n_known, seed=args.params["evaluation"]["random_seed"],
-                              low=low)
+    # The survivors file is streamed only to find the planted hypothesis of a synthetic history.
+    doc = evaluation.evaluate(pred, test, mod, truth, args.survivors, n_known,
+                              seed=args.params["evaluation"]["random_seed"], low=low)
     doc["agent_metadata"] = agent_metadata(
         "prediction", step=7, inputs=[args.predictions, args.test, args.truth, args.survivors], outputs=[args.output],
         parent_run_id=parent_run_id_of(pred), params=args.params, success_criteria_met=True,

@@ -2,11 +2,13 @@
 """Step 5 without Snakemake (the seed's M.4 command): train, compare and save the model.
 
 Runs the pipeline's training library in one process: the training table, the plan, every
-(model type, trial, fold), the selection by mean validation MSE, the refit and the test
-evaluation. Writes best_model.<ext>, best_model.meta.json, training_history.json,
-model_comparison.json, test_predictions.json and feature_importance.json to --output-dir,
-and the intermediate files (table, plan, fold and trial results) to --work-dir. Exit status 0 = model written, 2 = bad input or no model
-(a degenerate label: the sidecar says why).
+(model type, trial, fold), the selection (by the validation folds' positive AUC, when the label
+has enough positives for a choice), the refit and the test evaluation. Writes best_model.<ext>,
+best_model.meta.json, selection.json, training_history.json, model_comparison.json,
+test_predictions.json, out_of_sample_priors.json and feature_importance.json to --output-dir,
+and the intermediate files (table, plan, fold and trial results) to --work-dir. Exit status
+0 = model written, 2 = bad input or no model (too few survivors or a label without variance:
+the sidecar says why).
 """
 
 import sys

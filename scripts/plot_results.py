@@ -15,7 +15,6 @@ DOCUMENTS = {
     "comparison": "model_comparison.json",
     "test_predictions": "test_predictions.json",
     "forward_matches": "forward_matches.json of count_forward_matches",
-    "sieve_summary": "sieve_summary.json",
     "predictions": "predictions.json",
 }
 

@@ -3,13 +3,20 @@
 
 Seed usage (M.4):  prediction_generator.py --models-dir DIR --survivors-forward FILE --lottery-history FILE
 Pipeline usage:    prediction_generator.py --models-dir DIR --survivors-forward FILE --train F --holdout F --params JSON
-Exit status: 0 predictions written; 3 PREDICTION_SKIPPED written (no usable model or no survivors);
-2 bad input (one line on stderr).
+
+With --lottery-history the history is cut as the model's was: the first feature_schema.train_draws
+draws of the sidecar (or --train-draws) are the training part, the next y_label_source.n_holdout
+the holdout behind the survivors' holdout_matches, and later draws are further evidence; the
+predictions continue after the last draw. Without any holdout evidence the log says, in one
+line, that the ranking rests on the model's prior alone.
+Exit status: 0 predictions written; 3 PREDICTION_SKIPPED written (no survivor); 2 bad input
+(one line on stderr).
 """
 
 import sys
 from pathlib import Path
 
+from models.model_factory import read_sidecar, sidecar_path
 from seedsift import cli, manifests
 from seedsift.data.draws import load_history, read_history_part
 from seedsift.pipeline.config import check_value
@@ -64,22 +71,23 @@ def main(argv=None):
     if params.get("horizon") is None:
         params["horizon"] = max(1, test_draws)
 
+    extra = []
     if args.train is not None:
         train = read_history_part(args.train, mod, low=low)
         holdout = read_history_part(args.holdout, mod, low=low) if args.holdout else None
         inputs = [args.train] + ([args.holdout] if args.holdout else [])
     elif args.lottery_history is not None:
         draws = load_history(args.lottery_history, mod)
-        n_train = check_value("--train-draws", args.train_draws, bounds["train_draws"]) or len(draws)
-        if n_train > len(draws):
-            ap.error(f"--train-draws {n_train} is more than the {len(draws)} draws of {args.lottery_history}")
-        train, holdout = draws[:n_train], draws[n_train:]
+        side = sidecar_path(args.models_dir)
+        train_draws = check_value("--train-draws", args.train_draws, bounds["train_draws"])
+        # The split the features and labels were computed over, from the sidecar; later draws are extra evidence.
+        train, holdout, extra = prediction.split_history(draws, read_sidecar(side), side, train_draws)
         inputs = [args.lottery_history]
     else:
         ap.error("give --lottery-history, or --train (and --holdout)")
     output = args.output or args.output_dir / "predictions.json"
     return prediction.run(args.models_dir, args.survivors_forward, train, holdout, mod, params, residue_mods,
-                          output, inputs, priors_path=args.priors, low=low)
+                          output, inputs, priors_path=args.priors, extra=extra, low=low)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 run_id is content-addressed: a hash of the step, its parameters and its inputs' sha256, so the
 same inputs give the same run_id and a changed input gives a new one; parent_run_id is the
 run_id found in the agent_metadata of the input this step consumed.
+
+The block holds no clock time, host or GPU slot: equal inputs give equal files, byte for byte.
+When and where a job ran is in its log, its benchmark file and, under the cluster profile,
+the run manifest (results/cluster/run_manifest.json).
 """
 
 import hashlib
 import json
-import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 from seedsift import manifests
@@ -27,14 +29,6 @@ def step_of(manifest_name, step=None):
     if step not in steps:
         raise ValueError(f"manifests/{manifest_name}.json covers steps {sorted(steps)}, not {step}")
     return step, steps[step]["name"]
-
-
-def placement():
-    """Node and GPU slot of this job when the cluster placer ran it, else None."""
-    node = os.environ.get("SEEDSIFT_NODE")
-    if not node:
-        return None
-    return {"node": node, "gpu": os.environ.get("SEEDSIFT_GPU") or None}
 
 
 def input_entries(paths):
@@ -100,8 +94,6 @@ def agent_metadata(manifest_name, *, inputs, outputs, parent_run_id, params=None
         "success_criteria_met": success_criteria_met,
         "success_criteria": details,
         "confidence": confidence,
-        "placement": placement(),
-        "timestamp_injected": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 

@@ -27,6 +27,8 @@ TINY_CONFIG = {
         "threshold": 0.25,
         "shards": 2,
     },
+    # The forward survivors are scored (about 1,600), so that a model is trained on them.
+    "scoring": {"survivors": "forward"},
     # Small training: two model types, default parameters, two folds (tests of all four types and
     # of sampled trials set their own).
     "training": {"model_types": ["xgboost", "neural_net"], "trials": 1, "k_folds": 2},
@@ -68,3 +70,11 @@ def snakemake(workdir, *args, config=None, check=True, timeout=900):
 @pytest.fixture
 def tiny_config():
     return deep_update(TINY_CONFIG, {})
+
+
+@pytest.fixture(scope="session")
+def gpu_cpu_build():
+    """sieve.cu built for the CPU (g++), once per test session (and cached across sessions)."""
+    from seedsift.prng.gpu.cpu_build import CpuBuild
+
+    return CpuBuild()

@@ -1,14 +1,16 @@
-"""``make bench``: throughput figures of the sieve and of Step 3, printed and written as JSON.
+"""``make bench``: throughput and memory figures of the steps, and the lift cases, printed and written as JSON.
 
 Not a test: nothing here asserts a speed. Run on an otherwise idle machine.
 
-    python -m seedsift.bench [--only sieve,sweeps,scoring,training,cluster,state] [--out bench/out/bench.json]
+    python -m seedsift.bench [--only sieve,sweeps,php_mt_seed,state,scoring,training,prediction,lift,cluster]
+                             [--out benchmarks/bench.json]
 """
 
 import argparse
 import json
 import os
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from seedsift.manifests import REPO_ROOT as REPO
 from seedsift.prng import kernels, runtimes
 from seedsift.sieve import search
 
-SECTIONS = ("sieve", "sweeps", "scoring", "training", "cluster", "state")
+SECTIONS = ("sieve", "sweeps", "php_mt_seed", "state", "scoring", "training", "prediction", "lift", "cluster")
 
 
 def _say(text):
@@ -72,14 +74,64 @@ def _sweep(name, mod, window, skip):
             "survivors": len(records), "window": window, "mod": mod}
 
 
+SWEEPS = (
+    ("xorshift32", 1000, 8),  # exact 8-draw window
+    ("mt19937", 1 << 32, 1),  # one raw 32-bit output: php_mt_seed's case
+    ("glibc.rand", 1000, 8),  # srand(seed); rand() % 1000
+    ("java.util.Random.nextInt", 1000, 8),  # new Random(seed).nextInt(1000), 32-bit seeds
+)
+
+
 def bench_sweeps():
-    """Full 2^32 sweeps: xorshift32 with an exact 8-draw window; mt19937 for one raw 32-bit output."""
+    """Full 2^32 sweeps of single calls (one skip), with the planted seed found."""
     out = {}
-    for name, mod, window in (("xorshift32", 1000, 8), ("mt19937", 1 << 32, 1)):
+    for name, mod, window in SWEEPS:
         res = _sweep(name, mod, window, 0)
         out[name] = res
         _say(f"  2^32 sweep {name}: {res['wall_s']:.1f} s ({res['seeds_per_s'] / 1e6:.1f} M seeds/s), "
              f"planted seed found: {res['planted_seed_found']}, survivors {res['survivors']}")
+    return out
+
+
+PEER = REPO.parent / "shared" / "peers" / "php_mt_seed"
+
+
+def bench_php_mt_seed(source=PEER):
+    """One paired run on the same cores: php_mt_seed (built here from its public source, in a
+    temporary folder) and seedsift searching all 2^32 seeds for one PHP 7.1+ mt_rand() output."""
+    src = Path(source) / "php_mt_seed.c"
+    if not src.is_file():
+        _say(f"  php_mt_seed: no source at {src} (give --php-mt-seed DIR): paired figure skipped")
+        return {"skipped": f"no php_mt_seed source at {src}"}
+    seed = random.randrange(1 << 32)
+    value = synthetic.generate("php.mt_rand.unbounded", seed, 0, 0, 1, 1 << 31, 0.0, 1)[0][0]
+    with tempfile.TemporaryDirectory(prefix="php_mt_seed-") as tmp:
+        binary = Path(tmp) / "php_mt_seed"
+        subprocess.run(["gcc", "-Wall", "-march=native", "-mtune=generic", "-O2", "-fomit-frame-pointer",
+                        "-funroll-loops", "-fopenmp", str(src), "-o", str(binary)], check=True, capture_output=True)
+        t0 = time.perf_counter()
+        done = subprocess.run([str(binary), str(value)], check=True, capture_output=True, text=True)
+        peer_wall = time.perf_counter() - t0
+    speeds = [float(m) for m in re.findall(r"speed ([0-9.]+) Mseeds/s", done.stdout + done.stderr)]
+    peer_found = f"= {seed} " in done.stdout or f"= {seed}\n" in done.stdout
+    # php_mt_seed first sweeps PHP 3.0.7-5.2.0 (a cheaper algorithm), then 5.2.1+; its last speed
+    # figure is that of the 5.2.1+ sweep, the one comparable with ours.
+    peer_speed = speeds[-1] * 1e6 if speeds else None
+    ours = {}
+    for name, mod in (("php.mt_rand.unbounded", 1 << 31), ("mt19937", 1 << 32)):
+        draws = [value] if name.startswith("php") else synthetic.generate("mt19937", seed, 0, 0, 1, mod, 0.0, 1)[0]
+        spec = search.SieveSpec(name, tuple(draws * 3), mod, 0, 0, 0, 0, 1, 1.0)
+        records, stats = search.sieve_range(spec, 0, 1 << 32, progress_every=30.0, label=f"{name} 2^32: ")
+        ours[name] = {"wall_s": stats["elapsed_s"], "seeds_per_s": stats["seeds_per_s"],
+                      "planted_seed_found": any(r["seed"] == seed for r in records),
+                      "ratio_to_php_mt_seed": stats["seeds_per_s"] / peer_speed if peer_speed else None}
+    out = {"value": value, "php_mt_seed": {"wall_s": peer_wall, "seeds_per_s_5_2_1_plus": peer_speed,
+                                           "planted_seed_found": peer_found}, "seedsift": ours}
+    _say(f"  php_mt_seed (5.2.1+ sweep): {peer_speed / 1e6 if peer_speed else float('nan'):.1f} M seeds/s, "
+         f"{peer_wall:.1f} s in all")
+    for name, r in ours.items():
+        _say(f"  seedsift {name}: {r['seeds_per_s'] / 1e6:.1f} M seeds/s, {r['wall_s']:.1f} s, "
+             f"{r['ratio_to_php_mt_seed']:.2f}x php_mt_seed")
     return out
 
 
@@ -175,9 +227,13 @@ def bench_scoring(n_e2e=400_000, shards=8):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
-    ap.add_argument("--out", type=Path, default=Path("bench/out/bench.json"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/bench.json"))
+    ap.add_argument("--php-mt-seed", type=Path, default=PEER, help="folder with php_mt_seed.c (default: %(default)s)")
     ap.add_argument("--scoring-survivors", type=int, default=400_000)
     ap.add_argument("--load-mb", type=float, default=1000, help="size of the generated survivors file to load")
+    ap.add_argument("--prediction-records", type=int, default=100_000,
+                    help="survivors of the Steps 6-7 memory benchmark (100,000: about 206 MB)")
+    ap.add_argument("--lift-seeds", type=int, default=5, help="seeds of the lift cases (each runs the three cases)")
     args = ap.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
@@ -190,6 +246,9 @@ def main(argv=None):
     if "sweeps" in wanted:
         _say("Full 2^32 sweeps:")
         result["sweeps"] = bench_sweeps()
+    if "php_mt_seed" in wanted:
+        _say("Paired with php_mt_seed (same cores, one mt_rand() output, all 2^32 seeds):")
+        result["php_mt_seed"] = bench_php_mt_seed(args.php_mt_seed)
     if "scoring" in wanted:
         _say("Step 3 scoring:")
         result["scoring"] = bench_scoring(args.scoring_survivors)
@@ -201,6 +260,16 @@ def main(argv=None):
             "load": bench_training.bench_load(args.load_mb),
             "trials": bench_training.bench_trials(100_000, 50, 5, trials=(0,)),
         }
+    if "prediction" in wanted:
+        from seedsift.bench import prediction as bench_prediction
+
+        _say("Steps 6-7 (prediction and evaluation as the pipeline runs them):")
+        result["prediction"] = bench_prediction.bench_prediction(args.prediction_records)
+    if "lift" in wanted:
+        from seedsift.bench import lift as bench_lift
+
+        _say("What the model adds (planted, null and switching histories, Steps 2-7):")
+        result["lift"] = bench_lift.bench_lift(range(args.lift_seeds))
     if "cluster" in wanted:
         from seedsift.bench import cluster as bench_cluster
 

@@ -19,7 +19,7 @@ from seedsift.errors import InputError
 
 GPU_KINDS = ("cuda", "rocm", "none")
 
-# Variable that selects the GPU of a job, per GPU kind.
+# Variable that selects the GPU of a job, per GPU kind (ROCm nodes also get ROCR_VISIBLE_DEVICES, remote.py).
 GPU_VARIABLE = {"cuda": "CUDA_VISIBLE_DEVICES", "rocm": "HIP_VISIBLE_DEVICES", "none": None}
 
 # ssh options every connection gets; a node never asks for a password or accepts an unknown host key.
@@ -53,7 +53,8 @@ TOP_KEYS = ("nodes", "defaults", "ssh_config", "ssh_options", "dead_ttl_s", "job
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Variables the placer sets itself; an inventory must not shadow them.
-_RESERVED = {"SEEDSIFT_NODE", "SEEDSIFT_GPU", "SEEDSIFT_GPU_KIND", "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"}
+_RESERVED = {"SEEDSIFT_NODE", "SEEDSIFT_GPU", "SEEDSIFT_GPU_KIND", "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+             "ROCR_VISIBLE_DEVICES"}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,11 @@ def job_environment(node, gpu):
 
     env = list(node.env)
     variable = GPU_VARIABLE[node.gpu_kind]
-    if variable:
+    if node.gpu_kind == "rocm":
+        # ROCr picks the GPU for every ROCm runtime (HIP, OpenCL); HIP then numbers what ROCr left,
+        # so in HIP's numbering the slot's GPU is 0 (the same id in both would hide it for ids > 0).
+        env += [("ROCR_VISIBLE_DEVICES", gpu), (variable, "0")]
+    elif variable:
         env.append((variable, gpu))
     env += [
         ("SEEDSIFT_NODE", node.name),

@@ -160,6 +160,13 @@ def check_consistency(cfg):
         raise ConfigError("sieve.seed_end", sv["seed_end"], f"greater than sieve.seed_start ({sv['seed_start']})")
     if sv["skip_max"] < sv["skip_min"]:
         raise ConfigError("sieve.skip_max", sv["skip_max"], f">= sieve.skip_min ({sv['skip_min']})")
+    if sv.get("shard_seeds") is not None:
+        # Jobs of a given size (a GPU takes far more seeds per job than a CPU core): the count follows the range.
+        span, most = sv["seed_end"] - sv["seed_start"], manifests.load("sieve")["parameter_bounds"]["shards"]["max"]
+        sv["shards"] = -(-span // sv["shard_seeds"])
+        if sv["shards"] > most:
+            raise ConfigError("sieve.shard_seeds", sv["shard_seeds"],
+                              f"at least {-(-span // most)}: at most {most} shards of the {span} seeds searched")
     if sv["shards"] > sv["seed_end"] - sv["seed_start"]:
         raise ConfigError("sieve.shards", sv["shards"], f"at most the number of seeds ({sv['seed_end'] - sv['seed_start']})")
     if cfg["draws"] == "synthetic":

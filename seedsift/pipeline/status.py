@@ -208,7 +208,8 @@ def _training(doc):
         return {"status": doc.get("status"), "reason": doc.get("reason"), "chosen": None}
     test = doc["per_type"][doc["chosen"]]["test"]
     return {"status": "ok", "chosen": doc["chosen"], "test_r2": test["r2"], "test_mse": test["mse"],
-            "baseline_mse": test["baseline_mse"], "beats_baseline": test["beats_baseline"], "n_test": test["n_test"]}
+            "baseline_mse": test["baseline_mse"], "beats_baseline": test["beats_baseline"], "n_test": test["n_test"],
+            "selection": bool((doc.get("selection") or {}).get("enabled"))}
 
 
 def _prediction(doc):
@@ -217,7 +218,8 @@ def _prediction(doc):
 
 
 def _evaluation(doc):
-    return {"verdict": doc.get("verdict"), "reason": doc.get("reason"), "prediction_status": doc.get("prediction_status")}
+    return {"verdict": doc.get("verdict"), "reason": doc.get("reason"), "prediction_status": doc.get("prediction_status"),
+            "lift": (doc.get("lift") or {}).get("verdict")}
 
 
 def _summary(doc):
@@ -318,13 +320,14 @@ def metrics_line(stem_name, m):
                                 f"(chance {_num(m['chance_holdout_quality'])})",
         "training_plan": lambda: f"{_num(m['n_survivors'])} survivors x {_num(m['n_features'])} features, "
                                  f"{_num(m['fit_rows_per_fold'])} rows per fold; label signal {m['signal_status']}",
-        "training": lambda: (f"chosen {m['chosen']}: test R² {_num(m['test_r2'])}, MSE {_num(m['test_mse'])} "
-                                          f"vs baseline {_num(m['baseline_mse'])} on {_plural(m['n_test'], 'test survivor')}"
-                                          if m.get("status") == "ok" else f"no model: {m.get('reason')}"),
+        "training": lambda: (f"{'chosen' if m.get('selection') else 'kept (no choice made)'} {m['chosen']}: "
+                             f"test R² {_num(m['test_r2'])}, MSE {_num(m['test_mse'])} "
+                             f"vs baseline {_num(m['baseline_mse'])} on {_plural(m['n_test'], 'test survivor')}"
+                             if m.get("status") == "ok" else f"no model: {m.get('reason')}"),
         "prediction": lambda: (f"{m['status']}: next draw top {len(m['next_draw_top_k'] or [])} "
                                f"{m['next_draw_top_k']} ({m['model_type']})" if m["status"] == "OK"
                                else f"{m['status']}: {m['reason']}"),
-        "evaluation": lambda: f"verdict {m['verdict']}: {m['reason']}",
+        "evaluation": lambda: f"verdict {m['verdict']}: {m['reason']}; what the model adds: {m.get('lift')}",
         "summary": lambda: f"verdict {m['verdict']}"
                                + ("" if m["planted_seed_survived"] is None
                                   else f"; planted seed {'survived' if m['planted_seed_survived'] else 'lost'} the sieve"),

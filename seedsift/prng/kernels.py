@@ -33,7 +33,7 @@ MT_CPYTHON, MT_PHP_LEGACY, GLIBC = 8, 9, 10
 
 # Mappings from a raw output to a draw in [0, mod); -1 marks a rejected output.
 MAP_MOD = 0  # raw % mod
-MAP_JAVA_INT = 1  # Random.nextInt(bound) over next(31); a = 1 for a power-of-two bound
+MAP_JAVA_INT = 1  # Random.nextInt(bound) over next(31); a = 1 for a power-of-two bound, b = rejection limit
 MAP_TOPBITS = 2  # raw >> a (CPython getrandbits(k), a = 32 - k)
 MAP_RANDBELOW = 3  # raw >> a, rejected while >= mod (CPython _randbelow_with_getrandbits)
 MAP_MASKED = 4  # raw & a, rejected while > mod - 1 (numpy legacy masked bounded integers)
@@ -450,8 +450,8 @@ def _value(mp, raw, modi, inv, a, b):
         r = np.int64(raw >> U32(1))
         if a:
             return (modi * r) >> np.int64(31)
-        v = _residue(r, inv, modi)
-        return v if r - v + (modi - 1) < np.int64(1 << 31) else np.int64(-1)
+        # Java rejects when u - u % bound + bound - 1 overflows an int: exactly when u >= b.
+        return _residue(r, inv, modi) if r < b else np.int64(-1)
     if mp == MAP_TOPBITS:
         return np.int64(raw >> U32(a))
     if mp == MAP_RANDBELOW:
@@ -482,6 +482,24 @@ def _value(mp, raw, modi, inv, a, b):
     if a == 0:
         return ret
     return ret // a if ret < b else np.int64(-1)
+
+
+@njit(inline="always")
+def _rejected(mp, raw, modi, a, b):
+    """Whether the runtime rejects this raw output (without computing the draw)."""
+    if mp == MAP_JAVA_INT:
+        return np.int64(raw >> U32(1)) >= b
+    if mp == MAP_RANDBELOW:
+        return np.int64(raw >> U32(a)) >= modi
+    if mp == MAP_MASKED:
+        return np.int64(raw & U32(a)) >= modi
+    if mp == MAP_PHP_RANGE:
+        return b == 0 and np.int64(raw) > a
+    if mp == MAP_LEMIRE:
+        return b == 0 and np.int64(U64(U64(raw) * U64(modi)) & MASK32) < a
+    if mp == MAP_MINSTD_DOWN:
+        return a != 0 and np.int64(raw) - 1 >= b
+    return False
 
 
 @njit(inline="always")
@@ -556,7 +574,7 @@ def _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
             t += 1
         else:
             for l in range(LANES):
-                bad |= _value(mp, res[k, l], modi, inv, a, b) < 0
+                bad |= _rejected(mp, res[k, l], modi, a, b)
     return bad
 
 

@@ -442,7 +442,8 @@ def kernel_call(name, mod):
     if name in families.FAMILIES:
         spec = (families.FAMILIES[name][1], k.MAP_MOD, mod, 0, 0, 0)
     elif name == "java.util.Random.nextInt":
-        spec = (k.JAVA_RANDOM, k.MAP_JAVA_INT, mod, int(pow2), 0, int(not pow2))
+        # A non-power-of-two bound rejects next(31) >= the largest multiple of the bound <= 2^31.
+        spec = (k.JAVA_RANDOM, k.MAP_JAVA_INT, mod, int(pow2), ((1 << 31) // mod) * mod, int(not pow2))
     elif name == "python.random.getrandbits":
         spec = (k.MT_CPYTHON, k.MAP_TOPBITS, mod, 32 - (mod.bit_length() - 1), 0, 0)
     elif name == "python.random.randrange":

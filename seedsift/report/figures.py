@@ -163,7 +163,9 @@ def model_comparison(comparison, path):
                      label="baseline: predict the training folds' mean")
     left.set_xticks(x, labels)
     left.set_ylabel("validation MSE (lower is better)")
-    left.set_title("Cross-validation on the train part: chooses the model", loc="left", fontsize=10)
+    chooses = "chooses the model by the positive AUC" if (comparison.get("selection") or {}).get("enabled") \
+        else "reported only: too few positives to choose"
+    left.set_title(f"Cross-validation on the train part ({chooses})", loc="left", fontsize=10)
     _legend_below(left)
     folds_max = [max(per[t]["cv"].get("fold_val_mse") or [0]) for t in types]
     left.set_ylim(0, _top_of(means, stds, base_cv + folds_max))
@@ -185,7 +187,7 @@ def model_comparison(comparison, path):
     for ax in (left, right):
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Model comparison: the chosen type has the lowest mean validation MSE;\n"
+    fig.suptitle("Model comparison (the chosen type in blue; the summary says how it was chosen);\n"
                  "a model helps only where its bar is clearly below the red baseline", fontsize=11)
     _save(fig, path)
 
@@ -282,32 +284,6 @@ def forward_matches(counts, path):
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
     fig.suptitle(f"{title} (a survivor needs {counts['required_matches']} of {counts['window']})\n"
                  "bars far above their red mark are more than uniform random draws explain", fontsize=11)
-    _save(fig, path)
-
-
-def sieve_throughput(sieve_summary, path):
-    """Seeds tested per second of sieve time by each family (the shards' times added up, so the
-    rate of one job, whatever the number of jobs that ran at once), with the seeds and the time."""
-    families = sieve_summary.get("families") or {}
-    title = "Sieve throughput"
-    if not families:
-        return _notice(path, title, "No family was sieved.")
-    names = sorted(families)
-    rates = [(families[f]["seeds_per_s"] or 0.0) / 1e6 for f in names]
-    fig = Figure(figsize=(max(6.0, 1.6 * len(names) + 3), 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    x = np.arange(len(names))
-    ax.bar(x, rates, color=CHOSEN, width=0.6)
-    for i, f in enumerate(names):
-        fam = families[f]
-        ax.annotate(f"{fam['seeds_tested']:,} seeds\nin {fam['elapsed_s']:.2f} s\n({_count(fam['shards'], 'shard')})",
-                    (x[i], rates[i]), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
-    ax.set_xticks(x, names)
-    ax.set_ylabel("million seeds per second\n(seeds / time summed over the shard jobs)")
-    ax.set_ylim(0, max(rates + [1e-6]) * 1.35)
-    skips = sieve_summary["skip_range"][1] - sieve_summary["skip_range"][0] + 1
-    ax.set_title(f"Sieve throughput per family ({skips} skips per seed, window {sieve_summary['window']})", loc="left")
-    ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
 

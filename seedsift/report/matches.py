@@ -71,7 +71,6 @@ FIGURES = {
     "model_comparison": (figures.model_comparison, ("comparison",)),
     "forward_matches": (figures.forward_matches, ("forward_matches",)),
     "predicted_vs_actual": (figures.predicted_vs_actual, ("test_predictions", "comparison")),
-    "sieve_throughput": (figures.sieve_throughput, ("sieve_summary",)),
     "prediction_pool": (figures.prediction_pool, ("predictions",)),
 }
 

@@ -1,6 +1,6 @@
 """The run summary printed at the end of ``make run``: what was found, next to chance."""
 
-from seedsift.jsonio import atomic_write_text, read_json, write_json
+from seedsift.jsonio import atomic_write_text, iter_records, read_json, write_json
 from seedsift.prng.hypothesis import is_planted
 from seedsift.provenance import agent_metadata, parent_run_id_of
 from seedsift.sieve import recover
@@ -15,6 +15,15 @@ def _fmt_expected(x):
     return f"{x:.1e}"
 
 
+def _fmt_devices(devices):
+    """Where a call's shards ran: "gpu/cuda", or "cpu/numba x3 + gpu/cuda x1" when they differ."""
+    if not devices:
+        return "-"
+    if len(devices) == 1:
+        return next(iter(devices))
+    return " + ".join(f"{label} x{n}" for label, n in sorted(devices.items()))
+
+
 def planted_rank(truth, bidirectional_path, n_draws=1000):
     """Where the planted seed stands among the bidirectional survivors (None if not planted); a
     recovered state counts when it makes the planted draws at the first ``n_draws`` positions."""
@@ -22,7 +31,7 @@ def planted_rank(truth, bidirectional_path, n_draws=1000):
         return None
     found = None
     same_family = 0
-    for rec in read_json(bidirectional_path, "survivors"):
+    for _, rec in iter_records(bidirectional_path):
         if rec["prng_type"] != truth["prng"]:
             continue
         same_family += 1
@@ -84,7 +93,8 @@ def render(summary):
     if summary.get("recovered"):
         lines += ["", *recover.render(summary["recovered"]).splitlines()]
     lines += ["", *render_scoring(summary["scoring"])]
-    lines += ["", "Training (k-fold trials; test part never used to choose):",
+    lines += ["", "Training (k-fold trials; CV AUC = validation positive AUC, 0.5 = no better than chance; "
+                  "test part never used to choose):",
               *("  " + ln for ln in render_comparison(summary["training"]).splitlines())]
     lines += ["", *render_prediction(summary["prediction"]), *render_evaluation(summary["evaluation"])]
     return "\n".join(lines) + "\n"
@@ -99,12 +109,12 @@ def render_seed_sieve(s):
     ]
     width = max([14] + [len(p) + 1 for p in s["families"]])
     lines.append(f"  {'call':<{width}}{'seeds':>14}{'forward':>11}{'(chance)':>12}{'bidir.':>9}{'(chance)':>12}"
-                 f"{'M seeds/s':>11}")
+                 f"  device")
     for prng, f in sorted(s["families"].items()):
-        rate = f"{f['seeds_per_s'] / 1e6:.1f}" if f["seeds_per_s"] else "-"
         lines.append(
             f"  {prng:<{width}}{f['seeds_tested']:>14,}{f['forward_survivors']:>11,}{_fmt_expected(f['expected_false_forward']):>12}"
-            f"{f['bidirectional_survivors']:>9,}{_fmt_expected(f['expected_false_bidirectional']):>12}{rate:>11}"
+            f"{f['bidirectional_survivors']:>9,}{_fmt_expected(f['expected_false_bidirectional']):>12}"
+            f"  {_fmt_devices(f.get('devices'))}"
         )
     lines.append(
         "  '(chance)' = expected false survivors if the draws were uniform random: survivors "
@@ -115,27 +125,38 @@ def render_seed_sieve(s):
     return lines
 
 
+# Said on every run: where the lift's two comparisons are explained, with the figures of three cases.
+LIFT_NOTE = (
+    "what the two comparisons can and cannot show, and the only case found where the model helps (many partly "
+    "true survivors, a short holdout): docs/trust.md#what-the-model-adds"
+)
+
+
 def render_prediction(pred):
-    """Step 6 lines: the numbers, their confidence, the best survivor."""
+    """Step 6 lines: the numbers, their confidence, the best survivor, what the ranking rests on."""
     if pred["status"] != "OK":
         return [f"Prediction: skipped - {pred.get('reason')}."]
     meta = pred["metadata"]
     conf = pred["confidence_scores"]
+    model = meta["model_type"] or "none"
     lines = [
-        f"Prediction for draw {meta['n_known_draws'] + 1} (model {meta['model_type']}, "
+        f"Prediction for draw {meta['n_known_draws'] + 1} (model {model}, "
         f"{meta['n_survivors']:,} survivors): {pred['predictions']}",
-        f"  model-based probability of the first pick: {conf[0]:.3f} (chance: {1 / meta['mod']:.4f}); "
-        "believe it only as far as the evaluation below supports it.",
+        f"  ranked by {meta.get('ranking_basis')}.",
+        f"  model-based probability of the first pick: {conf[0]:.3f} (chance: {1 / meta['mod']:.4f}); it is not "
+        "calibrated: believe it only as far as the evaluation below supports it.",
     ]
     if pred["top_survivors"]:
         t = pred["top_survivors"][0]
+        prior = {"out_of_sample": "model prior, out of sample", "model": "model prior, in sample",
+                 "chance": "no model: prior = chance"}.get(meta.get("prior_method"), "prior")
         lines.append(f"  best survivor: {t['prng_type']} seed {t['seed']} skip {t['skip']}, "
-                     f"posterior quality {t['posterior_quality']:.3f} (model prior {t['predicted_quality']:.3f})")
+                     f"posterior quality {t['posterior_quality']:.3f} ({prior} {t['predicted_quality']:.3g})")
     return lines
 
 
 def render_evaluation(ev):
-    """Evaluation lines: the verdict in plain words, next to chance and the baselines."""
+    """Evaluation lines: the verdict in plain words, next to chance, the baselines and the lift."""
     lines = [f"Evaluation on {ev['n_test']} unseen test draws: {ev['verdict'].upper()} - {ev['reason']}."]
     m = ev.get("model")
     if m:
@@ -143,11 +164,26 @@ def render_evaluation(ev):
         lines.append(
             f"  top-k hits: model {m['topk_hits']}, likelihood baseline {base['topk_hits']}, random pick "
             f"{rnd['topk_hits']}, chance expects {m['expected_topk_hits']:.2f}; log score {m['log_score']:.3f} "
-            f"nats/draw vs {m['uniform_log_score']:.3f} for a uniform guess (lower is better)."
-        )
+            f"nats/draw (baseline {base['log_score']:.3f}) vs {m['uniform_log_score']:.3f} for a uniform guess "
+            "(lower is better).")
+    lift = ev.get("lift") or {}
+    if lift.get("status") == "ok":
+        lines.append(f"  Lift over the likelihood baseline (same test draws, paired): {lift['baseline']['line']}.")
+        lines.append("  What the trained model itself adds (against the same ranking without it, the holdout "
+                     f"evidence alone): {lift['evidence']['line']}.")
+    elif lift:
+        lines.append(f"  Lift: {lift.get('line')}.")
+    lines.append(f"  Reading the lift: {LIFT_NOTE}.")
+    check = ev.get("confidence_check")
+    if check:
+        lines.append(f"  Confidence: {check['note']}.")
     t = ev.get("truth")
     if t:
-        where = f"ranked {t['rank_posterior']} by the model's posterior" if t["survivor"] else "not a survivor"
+        def rank(r):
+            return f"beyond the first {t.get('ranks_listed')}" if r is None else str(r)
+
+        where = (f"ranked {rank(t['rank_posterior'])} by the model's posterior, {rank(t['rank_baseline'])} by the "
+                 "likelihood baseline" if t["survivor"] else "not a survivor")
         repro = t.get("reproduces_test_draws")
         lines.append(f"  planted {t['prng']} seed {t['seed']}: {where}; its continuation "
                      f"{'reproduces' if repro else 'does not reproduce'} the noise-free test draws.")
@@ -180,17 +216,24 @@ def render_comparison(result):
     """Plain-text table of a select_and_finalise result (its return value or model_comparison.json)."""
     comparison = result.get("comparison", result)
     if comparison.get("status") != "ok":
-        return f"Training: no model trained - {comparison.get('reason')}"
-    lines = [f"{'model':<12}{'trial':>6}{'CV MSE':>12}{'test MSE':>12}{'baseline':>12}{'test R2':>9}{'gain %':>8}"]
+        return f"Training: no model trained - {comparison.get('reason')}."
+    lines = [f"{'model':<12}{'trial':>6}{'CV AUC':>8}{'CV MSE':>12}{'test MSE':>12}{'baseline':>12}{'test R2':>9}"
+             f"{'gain %':>8}"]
     for row in comparison["rankings"]:
         t = comparison["per_type"][row["model"]]
         test = t["test"]
         r2 = "n/a" if test["r2"] is None else f"{test['r2']:.3f}"
         gain = "n/a" if test["improvement_pct"] is None else f"{test['improvement_pct']:.1f}"
+        auc = t["cv"].get("mean_val_positive_auc")
+        auc = "n/a" if auc is None else f"{auc:.3f}"
         mark = " <- chosen" if row["model"] == comparison["chosen"] else ""
-        lines.append(f"{row['model']:<12}{t['best_trial']:>6}{row['mean_val_mse']:>12.4g}{test['mse']:>12.4g}"
+        lines.append(f"{row['model']:<12}{t['best_trial']:>6}{auc:>8}{row['mean_val_mse']:>12.4g}{test['mse']:>12.4g}"
                      f"{test['baseline_mse']:>12.4g}{r2:>9}{gain:>8}{mark}")
+    selection = comparison.get("selection") or {}
+    if selection.get("enabled"):
+        lines.append(f"Selection: by the validation folds' positive AUC - {selection.get('reason')}.")
+    else:
+        lines.append(f"Selection: none - {selection.get('reason')}.")
     sq = comparison.get("signal_quality") or {}
     lines.append(f"Label signal: {sq.get('signal_status', '?')} - {sq.get('reason', '')}")
     return "\n".join(lines)
-

@@ -7,10 +7,7 @@ chunk job holds only its own chunk. Outputs are written atomically and verified.
 import heapq
 import json
 import logging
-import os
-import socket
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -114,24 +111,17 @@ def partition(survivors_path, chunk_paths):
     return [w.count for w in writers]
 
 
-def _metadata():
-    gpu = os.environ.get("SEEDSIFT_GPU") or os.environ.get("CUDA_VISIBLE_DEVICES") or None
-    return {
-        "worker_host": socket.gethostname(),
-        "gpu": gpu,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def sort_key(rec):
     """Aggregate order: score descending, ties by prng_type then seed (then skip, burn)."""
     return (-rec["score"], rec["prng_type"], rec["seed"], rec["skip"], rec["burn"])
 
 
 def score_records(records, train, holdout, mod, residue_mods):
-    """Scored records for survivor dicts (features from train, label from holdout)."""
+    """Scored records for survivor dicts (features from train, label from holdout).
+
+    A record holds what was computed, never where or when: equal survivors give equal bytes.
+    """
     out = []
-    meta = _metadata()
     n_hold = len(holdout)
     for lo in range(0, len(records), BATCH):
         batch = records[lo:lo + BATCH]
@@ -147,7 +137,6 @@ def score_records(records, train, holdout, mod, residue_mods):
                 "features": dict(zip(names, row)),
                 "holdout_quality": h / n_hold if n_hold else 0.0,
                 "holdout_matches": h,
-                "metadata": meta,
                 **({"state": rec["state"]} if "state" in rec else {}),
             })
     return out
@@ -213,12 +202,19 @@ def merge(scored_paths, out_path):
     return stats["count"], stats
 
 
-def write_summary(path, stats, n_holdout, mod, global_feats, meta=None):
-    """results/scoring/scoring_summary.json: counts, the top survivors and the chance level."""
+def write_summary(path, stats, n_holdout, mod, global_feats, meta=None, n_train=None, feature_names=None):
+    """results/scoring/scoring_summary.json: counts, the top survivors and the chance level.
+
+    ``feature_names`` (the names Step 3 computes for this run) stand in for the records' when
+    there is no survivor, so that later steps still know the schema; ``n_train`` is the number
+    of training draws every feature was computed over.
+    """
+    names = stats["names"] or sorted(feature_names or [])
     write_json(path, {
         "scored_survivors": stats["count"],
-        "feature_count": len(stats["names"] or []),
-        "feature_names": stats["names"] or [],
+        "feature_count": len(names),
+        "feature_names": names,
+        "n_train": n_train,
         "n_holdout": n_holdout,
         "chance_holdout_quality": 1.0 / mod,
         "holdout_quality_max": stats["holdout_quality_max"],

@@ -20,6 +20,7 @@ import numpy as np
 
 from seedsift.prng import kernels, runtimes
 from seedsift.prng.families import output_index
+from seedsift.prng.gpu import plan as gpu_plan
 from seedsift.stats import any_of, binom_sf
 
 log = logging.getLogger(__name__)
@@ -149,30 +150,50 @@ def _chunk(call):
     return CHUNK // 8 if call[0] in (kernels.MT19937, kernels.MT_CPYTHON, kernels.MT_PHP_LEGACY, kernels.GLIBC) else CHUNK
 
 
-def sieve_range(spec, seed_start, seed_end, progress_every=5.0, label=""):
+def _numba_chunk(s1, p1, v1, s2, p2, v2, slot2, nslots, lo, n):
+    """Stage 1 and stage 2 of one chunk on the CPU: (candidates, their counts)."""
+    empty = np.empty(0, dtype=np.uint64)
+    hit = kernels.any_match(s1[0], np.uint64(lo), n, empty, s1[1], s1[2], p1, v1, s1[3], s1[4])
+    cand = kernels.compact(hit, np.uint64(lo))
+    if not cand.size:
+        return cand, None
+    counts = kernels.count_matches(s2[0], np.uint64(0), 0, cand, s2[1], s2[2], p2, v2, slot2, nslots, s2[3], s2[4])
+    return cand, counts
+
+
+def sieve_range(spec, seed_start, seed_end, progress_every=5.0, label="", backend=None):
     """Sieve the seed range [seed_start, seed_end); returns (records, stats).
 
-    Logs progress (share done, seeds/s, time left) at most every ``progress_every`` seconds.
+    ``backend`` runs both stages on a GPU (seedsift.prng.gpu: the same survivors, counts and order);
+    None runs the numba kernels. Logs progress (share done, seeds/s, time left) at most every
+    ``progress_every`` seconds.
     """
     c1, p1, v1, _ = spec.targets(stage1=True)
     s1 = spec.kernel_args(c1)
     c2, p2, v2, slot2 = spec.targets(stage1=False)
     s2 = spec.kernel_args(c2)
     nslots = 2 * spec.skips.size
-    empty = np.empty(0, dtype=np.uint64)
+    if backend is None:
+        chunk = _chunk(s1[0])
+
+        def run(lo, n):
+            return _numba_chunk(s1, p1, v1, s2, p2, v2, slot2, nslots, lo, n)
+    else:
+        chunk = backend.chunk_seeds(int(s1[0][0]))
+        d1 = backend.prepare(gpu_plan.make(s1, p1, v1))
+        d2 = backend.prepare(gpu_plan.make(s2, p2, v2, slot2, nslots))
+
+        def run(lo, n):
+            return backend.sieve_chunk(d1, d2, lo, n)
     total = seed_end - seed_start
     records, stage1_pass = [], 0
     t0 = last = time.monotonic()
     done = 0
-    chunk = _chunk(s1[0])
     for lo in range(seed_start, seed_end, chunk):
         n = min(chunk, seed_end - lo)
-        hit = kernels.any_match(s1[0], np.uint64(lo), n, empty, s1[1], s1[2], p1, v1, s1[3], s1[4])
-        cand = kernels.compact(hit, np.uint64(lo))
+        cand, counts = run(lo, n)
         stage1_pass += cand.size
         if cand.size:
-            counts = kernels.count_matches(s2[0], np.uint64(0), 0, cand, s2[1], s2[2], p2, v2, slot2, nslots,
-                                           s2[3], s2[4])
             records.extend(_select(cand, counts, spec))
         done += n
         now = time.monotonic()

@@ -5,12 +5,15 @@ import logging
 from seedsift.data.draws import read_history_part
 from seedsift.errors import InputError
 from seedsift.jsonio import read_json, write_json, write_json_array
+from seedsift.prng.gpu import device
 from seedsift.provenance import agent_metadata, parent_run_id_from
 from seedsift.sieve import search
 from seedsift.stats import poisson_sf
 
 log = logging.getLogger(__name__)
 
+# Fields of search.sieve_range's stats that measure the run, not the result.
+TIMING_FIELDS = ("elapsed_s", "seeds_per_s")
 RECORD_FIELDS = (
     "seed", "prng_type", "skip", "burn", "window_start", "window", "forward_matches",
     "reverse_matches", "forward_match_rate", "reverse_match_rate", "bidirectional",
@@ -43,7 +46,19 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
     lo, hi = search.shard_bounds(sv["seed_start"], sv["seed_end"], sv["shards"], shard)
     log.info("%s shard %d: seeds [%d, %d), skips %d..%d, window %d needs %d matches",
              prng, shard, lo, hi, spec.skip_min, spec.skip_max, spec.window, spec.required)
-    records, stats = search.sieve_range(spec, lo, hi, label=f"{prng} shard {shard}: ")
+    backend = device.select(sv.get("device", "auto"))
+    where = backend.info() if backend is not None else device.cpu_info()
+    # The full description (GPU name, library versions, threads) is a fact of this machine: it goes
+    # to the log; the shard file keeps what was computed with, so equal inputs give equal files.
+    log.info("%s shard %d runs on %s (%s)", prng, shard, where["label"],
+             ", ".join(f"{k} {v}" for k, v in where.items() if k != "label"))
+    records, stats = search.sieve_range(spec, lo, hi, label=f"{prng} shard {shard}: ", backend=backend)
+    # How fast the shard ran is a fact of this run: it goes to the log (and the rule's benchmark
+    # file), not into the shard file.
+    timing = {key: stats.pop(key) for key in TIMING_FIELDS if key in stats}
+    log.info("%s shard %d: %d seeds in %.2f s (%s seeds/s)", prng, shard, stats["seeds_tested"],
+             timing.get("elapsed_s") or 0.0, f"{timing['seeds_per_s']:,.0f}" if timing.get("seeds_per_s") else "-")
+    where = {k: where[k] for k in ("device", "backend", "label")}
     write_json(output, {
         "prng_type": prng,
         "shard": shard,
@@ -51,6 +66,7 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
         "seed_end": hi,
         "required_matches": spec.required,
         "stats": stats,
+        "device": where,
         "agent_metadata": agent_metadata(
             "sieve", inputs=[train_path, parent], outputs=[output],
             parent_run_id=parent_run_id_from(parent) if parent else None,
@@ -85,11 +101,14 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
             continue
         fam = families.setdefault(data["prng_type"], {
             "seeds_tested": 0, "stage1_candidates": 0, "forward_survivors": 0,
-            "bidirectional_survivors": 0, "elapsed_s": 0.0, "shards": 0,
+            "bidirectional_survivors": 0, "shards": 0, "devices": {},
         })
-        for key in ("seeds_tested", "stage1_candidates", "forward_survivors", "bidirectional_survivors", "elapsed_s"):
+        for key in ("seeds_tested", "stage1_candidates", "forward_survivors", "bidirectional_survivors"):
             fam[key] += data["stats"][key]
         fam["shards"] += 1
+        # Shards per device and backend, e.g. {"gpu/cuda": 3, "cpu/numba": 1}.
+        label = data.get("device", {}).get("label", "unknown")
+        fam["devices"][label] = fam["devices"].get(label, 0) + 1
         survivors.extend(data["survivors"])
     survivors.sort(key=lambda r: (r["prng_type"], r["seed"]))
     n_fwd = write_json_array(forward_out, survivors)
@@ -101,7 +120,6 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         exp_f, exp_b = spec.expected_false(fam["seeds_tested"])
         fam["expected_false_forward"] = exp_f
         fam["expected_false_bidirectional"] = exp_b
-        fam["seeds_per_s"] = fam["seeds_tested"] / fam["elapsed_s"] if fam["elapsed_s"] > 0 else None
         fam["required_matches"] = spec.required
     sv = params["sieve"]
     summary = {

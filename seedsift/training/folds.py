@@ -1,6 +1,7 @@
 """Step 5, one job each: the hyper-parameters of a trial, one fold's fit, and a trial's summary."""
 
 import hashlib
+import logging
 import math
 import time
 
@@ -9,8 +10,10 @@ import numpy as np
 from models.model_factory import create_model
 from models.model_selector import regression_metrics
 from seedsift.errors import ConfigError, InputError
-from seedsift.training.plan import POSITIVE_LABEL, check_table_matches, split_of
+from seedsift.training.plan import check_table_matches, early_stopping_split, split_of
 from seedsift.training.table import open_training_table
+
+log = logging.getLogger(__name__)
 
 
 # -- hyper-parameters ----------------------------------------------------------------------------
@@ -53,58 +56,103 @@ def sample_params(model_type, trial, plan):
 
 
 # -- one fold ---------------------------------------------------------------------------------
-def _fold_metrics(y_train, p_train, y_val, p_val):
-    train = regression_metrics(y_train, p_train)
+def positive_auc(y, predictions, threshold):
+    """Share of (positive, other) pairs the predictions order correctly (ties count half).
+
+    0.5 is what a model that knows nothing gives, 1.0 a model that puts every positive
+    (label >= ``threshold``) above every other row. Unlike the MSE, one positive moves it by
+    at most its share of the pairs. None when the rows hold no positive or no other row.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=np.float64)
+    pos = y >= threshold
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(np.asarray(predictions, dtype=np.float64))
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _fold_metrics(y_fit, p_fit, y_val, p_val, threshold):
+    train = regression_metrics(y_fit, p_fit)
     val = regression_metrics(y_val, p_val)
-    baseline = regression_metrics(y_val, np.full_like(y_val, y_train.mean()))
+    baseline = regression_metrics(y_val, np.full_like(y_val, y_fit.mean()))
     ratio = val["mae"] / train["mae"] if train["mae"] > 1e-12 else None
     return {
         "train_mse": train["mse"], "train_mae": train["mae"], "train_r2": train["r2"],
         "val_mse": val["mse"], "val_mae": val["mae"], "val_r2": val["r2"], "val_rmse": val["rmse"],
+        "val_positive_auc": positive_auc(y_val, p_val, threshold),
         "baseline_val_mse": baseline["mse"],
         "overfit_ratio": ratio,
     }
 
 
-def _label_counts(y):
-    return {"n": int(y.size), "variance": float(y.var()), "nonzero": int(np.count_nonzero(y)),
-            "positives": int(np.sum(y >= POSITIVE_LABEL)), "constant": bool(y.std() < 1e-12)}
+def _label_counts(y, threshold):
+    return {"n": int(y.size), "variance": float(y.var()) if y.size else 0.0, "nonzero": int(np.count_nonzero(y)),
+            "positives": int(np.sum(y >= threshold)), "constant": bool(y.size == 0 or y.std() < 1e-12)}
+
+
+def skip_reason(plan, trial):
+    """Why (model_type, trial) is not trained under ``plan``, or None when it is."""
+    if plan["training"]["status"] != "ok":
+        return plan["training"]["reason"]
+    if trial > 0 and not plan["selection"]["enabled"]:
+        return "only trial 0 is trained: " + plan["selection"]["reason"]
+    return None
 
 
 def run_fold(table_dir, plan, model_type, trial, fold, n_jobs=1, device="auto"):
-    """Train (model_type, trial) on all folds but ``fold`` and validate on ``fold``; a result dict."""
+    """Train (model_type, trial) on all folds but ``fold`` and validate on ``fold``; a result dict.
+
+    Early stopping watches a stratified split of the training folds' rows (plan.early_stopping_split),
+    so the validation fold that scores the model, and whose out-of-fold predictions become Step 6's
+    priors, chose nothing.
+    """
     if model_type not in plan["model_types"]:
         raise ConfigError("model_type", model_type, f"one of the plan's model_types {plan['model_types']}")
     if not 0 <= trial < plan["trials"] or not 0 <= fold < plan["k_folds"]:
         raise ConfigError("trial/fold", (trial, fold), f"trial < {plan['trials']} and fold < {plan['k_folds']}")
     params = sample_params(model_type, trial, plan)
     base = {"model_type": model_type, "trial": trial, "fold": fold, "params": params}
-    if plan["signal_quality"]["degenerate"]:
-        return {**base, "status": "skipped", "reason": plan["signal_quality"]["reason"]}
+    reason = skip_reason(plan, trial)
+    if reason:
+        return {**base, "status": "skipped", "reason": reason}
+    threshold = plan["signal_quality"]["positive_threshold"]
     table = open_training_table(table_dir)
     check_table_matches(table, plan)
     assignment = split_of(table, plan)
     train_rows = np.flatnonzero((assignment >= 0) & (assignment != fold))
     val_rows = np.flatnonzero(assignment == fold)
-    X_train, y_train = np.asarray(table.X[train_rows]), table.y[train_rows]
+    stop = early_stopping_split(table.y[train_rows], plan["seed"], fold)
+    fit_rows, stop_rows = train_rows[~stop], train_rows[stop]
+    X_fit, y_fit = np.asarray(table.X[fit_rows]), table.y[fit_rows]
     X_val, y_val = np.asarray(table.X[val_rows]), table.y[val_rows]
     start = time.perf_counter()
     model = create_model(model_type, {**params, "n_jobs": n_jobs}, device=device)
-    model.fit(X_train, y_train, X_val, y_val)
+    if stop_rows.size:
+        model.fit(X_fit, y_fit, np.asarray(table.X[stop_rows]), table.y[stop_rows])
+    else:
+        model.fit(X_fit, y_fit)
     p_val = model.predict(X_val)
-    metrics = _fold_metrics(y_train, model.predict(X_train), y_val, p_val)
-    duration = time.perf_counter() - start
+    metrics = _fold_metrics(y_fit, model.predict(X_fit), y_val, p_val, threshold)
+    log.info("%s trial %d fold %d: %.2f s on %s", model_type, trial, fold, time.perf_counter() - start, model.device_)
     notes = list(model.notes_)
-    if _label_counts(y_val)["constant"]:
+    if _label_counts(y_val, threshold)["constant"]:
         notes.append("the validation fold's label is constant: R2 is undefined, MSE compares with that constant")
+    if not stop_rows.size:
+        notes.append(f"{train_rows.size} training rows: too few to set any aside, so no early stopping")
     return {
         **base, "status": "ok", **metrics,
         "best_iteration": model.best_iteration_,
-        "train_label": _label_counts(y_train), "val_label": _label_counts(y_val),
-        "duration_s": round(duration, 3), "device": model.device_, "device_note": model.device_note_,
+        "early_stopping": {"fit_rows": int(fit_rows.size), "stop_rows": int(stop_rows.size),
+                           "watched": "a stratified split of the training folds" if stop_rows.size else None},
+        "train_label": _label_counts(y_fit, threshold), "stop_label": _label_counts(table.y[stop_rows], threshold),
+        "val_label": _label_counts(y_val, threshold),
+        "device": model.device_, "device_note": model.device_note_,
         "n_jobs": n_jobs, "notes": notes,
-        # Out-of-fold predictions: Step 6's prior for these rows comes from a model that did not
-        # train on their labels (see out_of_sample_priors).
+        # Out-of-fold predictions: Step 6's prior for these rows comes from a model that neither
+        # trained nor stopped on their labels (see out_of_sample_priors).
         "val_rows": val_rows.tolist(), "val_predictions": [round(float(v), 9) for v in p_val],
     }
 
@@ -112,6 +160,13 @@ def run_fold(table_dir, plan, model_type, trial, fold, n_jobs=1, device="auto"):
 def _mean(values):
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
+
+
+def _pooled_auc(folds):
+    """Mean of the folds' positive AUC weighted by their positives (folds without one carry no weight)."""
+    pairs = [(r["val_positive_auc"], r["val_label"]["positives"]) for r in folds if r["val_positive_auc"] is not None]
+    weight = sum(w for _, w in pairs)
+    return float(sum(a * w for a, w in pairs) / weight) if weight else None
 
 
 def summarize_trial(fold_results):
@@ -131,10 +186,11 @@ def summarize_trial(fold_results):
     summary = {"model_type": key[0], "trial": key[1], "params": first["params"], "k_folds": len(folds)}
     if any(r["status"] != "ok" for r in folds):
         return {**summary, "status": "skipped", "reason": next(r.get("reason") for r in folds if r["status"] != "ok"),
-                "mean_val_mse": None, "folds": folds}
+                "mean_val_mse": None, "mean_val_positive_auc": None, "folds": folds}
     val_mse = [r["val_mse"] for r in folds]
     summary.update({
         "status": "ok",
+        "mean_val_positive_auc": _pooled_auc(folds),
         "mean_val_mse": float(np.mean(val_mse)),
         "std_val_mse": float(np.std(val_mse)),
         "mean_train_mse": _mean(r["train_mse"] for r in folds),
@@ -143,14 +199,12 @@ def summarize_trial(fold_results):
         "mean_baseline_val_mse": _mean(r["baseline_val_mse"] for r in folds),
         "mean_overfit_ratio": _mean(r["overfit_ratio"] for r in folds),
         "mean_best_iteration": _mean(r["best_iteration"] for r in folds),
+        "val_positives": sum(r["val_label"]["positives"] for r in folds),
         "folds_without_positive": sum(1 for r in folds if r["val_label"]["positives"] == 0),
-        "total_duration_s": round(sum(r["duration_s"] for r in folds), 3),
         "devices": sorted({r["device"] for r in folds}),
-        "folds": [{k: r[k] for k in ("fold", "val_mse", "val_mae", "val_r2", "train_mse", "overfit_ratio",
-                                     "best_iteration", "duration_s", "device")} for r in folds],
+        "folds": [{k: r[k] for k in ("fold", "val_mse", "val_mae", "val_r2", "val_positive_auc", "train_mse",
+                                     "overfit_ratio", "best_iteration", "device")} for r in folds],
         "out_of_fold": {"rows": [i for r in folds for i in r["val_rows"]],
                         "predictions": [v for r in folds for v in r["val_predictions"]]},
     })
     return summary
-
-

@@ -7,7 +7,7 @@ from models.feature_schema import DEFAULT_LABEL
 from seedsift.jsonio import read_json, write_json
 from seedsift.training.folds import run_fold, summarize_trial
 from seedsift.training.plan import default_training_config, make_plan
-from seedsift.training.select import select_and_finalise
+from seedsift.training.select import artifact_name, save_chosen_model, select_and_finalise, write_model_sidecar
 from seedsift.training.table import write_training_table
 
 log = logging.getLogger(__name__)
@@ -25,13 +25,17 @@ def trial_paths(work_dir, plan):
     return out
 
 
-def run_all(survivors_path, out_dir, work_dir, config, n_jobs=1, device="auto", provenance=None):
-    """Table, plan, every fold and trial, selection: the pipeline's files, in one process."""
-    work_dir = Path(work_dir)
+def run_all(survivors_path, out_dir, work_dir, config, n_jobs=1, device="auto", provenance=None, scoring_summary=None):
+    """Table, plan, every fold and trial, selection, model file and sidecar: the pipeline's files, in one process.
+
+    ``scoring_summary`` (Step 3's summary content) gives the history the features and labels were
+    computed over, recorded in the table and the sidecar.
+    """
+    work_dir, out_dir = Path(work_dir), Path(out_dir)
     cfg = dict(default_training_config())
     cfg.update(config or {})
     table_dir = work_dir / "table"
-    write_training_table(survivors_path, table_dir, cfg.get("label", DEFAULT_LABEL))
+    write_training_table(survivors_path, table_dir, cfg.get("label", DEFAULT_LABEL), scoring_summary=scoring_summary)
     plan = make_plan(table_dir, cfg)
     write_json(work_dir / "reinforcement_engine_config.json", plan)
     summaries = []
@@ -44,9 +48,13 @@ def run_all(survivors_path, out_dir, work_dir, config, n_jobs=1, device="auto", 
         summary = summarize_trial(folds)
         write_json(trial_file, summary)
         summaries.append(summary)
-        log.info("%s trial %d: mean val MSE %s", model_type, t, summary["mean_val_mse"])
-    return select_and_finalise(table_dir, plan, summaries, out_dir, n_jobs=n_jobs, device=device,
-                               provenance=provenance)
+        log.info("%s trial %d: %s", model_type, t, summary["status"])
+    result = select_and_finalise(table_dir, plan, summaries, out_dir, n_jobs=n_jobs, device=device)
+    name = artifact_name(result["selection"])
+    if name is not None:
+        save_chosen_model(table_dir, plan, result["selection"], out_dir / name, n_jobs=n_jobs, device=device)
+    write_model_sidecar(table_dir, plan, result["selection"], out_dir, provenance=provenance)
+    return result
 
 
 def read_trial_summaries(paths):

@@ -8,7 +8,12 @@ pass) into a folder:
     y.npy       float64 (n,) label
     ids.npy     structured (n,) seed/skip/burn/prng (prng indexes table.json's prng_types)
     table.json  feature names and schema hash, label metadata, n, d, the source file's
-                sha256, prng_types, and the sha256 of each .npy file; written last
+                sha256, prng_types, the history the features and the label were computed
+                over (training and holdout draws, chance rate), and the sha256 of each .npy
+                file; written last
+
+An empty survivors file gives a table of 0 rows when the feature names are known (Step 3's
+summary names them): every later step then says that no model could be trained.
 
 All arrays are plain ``.npy`` files read with ``allow_pickle=False``.
 """
@@ -46,17 +51,31 @@ def _save_npy(path, array):
         np.save(fh, array, allow_pickle=False)
 
 
-def write_training_table(survivors_path, out_dir, label_field=DEFAULT_LABEL, lineage=None):
+def history_of(scoring_summary):
+    """The table's ``history`` block from Step 3's scoring_summary.json content (None without one)."""
+    if not scoring_summary:
+        return None
+    return {"train_draws": scoring_summary.get("n_train"), "holdout_draws": scoring_summary.get("n_holdout"),
+            "chance_rate": scoring_summary.get("chance_holdout_quality")}
+
+
+def write_training_table(survivors_path, out_dir, label_field=DEFAULT_LABEL, lineage=None, scoring_summary=None):
     """Parse ``survivors_path`` once and write the table folder; returns table.json's content.
 
     ``lineage`` (an agent_metadata dict) is stored in table.json with the written files as outputs.
+    ``scoring_summary`` (Step 3's summary) gives the history the features and the label were
+    computed over and, for an empty survivors file, the feature names.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = out_dir / TABLE_JSON
     if stale.exists():
         stale.unlink()
-    survivors, y, meta = load_quality_from_survivors(survivors_path, label_field=label_field)
+    history = history_of(scoring_summary)
+    survivors, y, meta = load_quality_from_survivors(
+        survivors_path, label_field=label_field, empty_names=(scoring_summary or {}).get("feature_names"))
+    if history is not None:
+        meta.update(n_holdout=history["holdout_draws"], chance_rate=history["chance_rate"])
     arrays = {"X.npy": survivors.X, "y.npy": y, "ids.npy": survivors.ids}
     for name, array in arrays.items():
         _save_npy(out_dir / name, array)
@@ -72,6 +91,7 @@ def write_training_table(survivors_path, out_dir, label_field=DEFAULT_LABEL, lin
         "source_file": meta["source_file"],
         "source_sha256": meta["source_sha256"],
         "prng_types": survivors.prng_types,
+        "history": history,
         "files": {name: sha256_file(out_dir / name) for name in arrays},
     }
     if lineage is not None:

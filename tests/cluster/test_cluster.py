@@ -37,8 +37,9 @@ VOLATILE = {"metadata", "agent_metadata", "elapsed_s", "seeds_per_s", "duration_
             "parse_seconds"}
 
 WITNESS = """#!/bin/sh
-printf 'start %s %s %s|%s|%s|%s|%s|%s|%s\\n' "$(date +%s.%N)" "$$" "${SSH_CONNECTION:-none}" "${SEEDSIFT_NODE-}" \\
-  "${SEEDSIFT_GPU-}" "${CUDA_VISIBLE_DEVICES-unset}" "${HIP_VISIBLE_DEVICES-unset}" "${HSA_OVERRIDE_GFX_VERSION-unset}" \\
+printf 'start %s %s %s|%s|%s|%s|%s|%s|%s|%s\\n' "$(date +%s.%N)" "$$" "${SSH_CONNECTION:-none}" "${SEEDSIFT_NODE-}" \\
+  "${SEEDSIFT_GPU-}" "${CUDA_VISIBLE_DEVICES-unset}" "${HIP_VISIBLE_DEVICES-unset}" "${ROCR_VISIBLE_DEVICES-unset}" \\
+  "${HSA_OVERRIDE_GFX_VERSION-unset}" \\
   "${SSH_CLIENT-unset}" >> {log}
 {python} "$@"
 rc=$?
@@ -51,8 +52,8 @@ def placed_rules():
     """Rules whose shell command starts with the placer, read from rules/*.smk."""
     names = set()
     for smk in (REPO / "rules").glob("*.smk"):
-        for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
-            m = re.match(r"rule (\w+):", block)
+        for block in re.split(r"\n(?=(?:rule|checkpoint) \w+:)", smk.read_text()):
+            m = re.match(r"(?:rule|checkpoint) (\w+):", block)
             if m and "python -m seedsift.cluster.place" in block:
                 names.add(m.group(1))
     return names
@@ -125,9 +126,9 @@ def witness(log):
     for line in log.read_text().splitlines():
         kind, t, pid, rest = line.split(" ", 3)
         if kind == "start":
-            conn, node, gpu, cuda, hip, hsa, client = rest.split("|")
+            conn, node, gpu, cuda, hip, rocr, hsa, client = rest.split("|")
             jobs[pid] = {"server": conn.split()[2] if conn != "none" else None, "node": node, "gpu": gpu,
-                         "cuda": cuda, "hip": hip, "hsa": hsa, "ssh_client": client, "start": float(t)}
+                         "cuda": cuda, "hip": hip, "rocr": rocr, "hsa": hsa, "ssh_client": client, "start": float(t)}
         else:
             jobs[pid].update(end=float(t), rc=int(rest))
     return sorted(jobs.values(), key=lambda j: j["start"])
@@ -184,11 +185,11 @@ def test_cluster_run_places_every_remote_job_over_ssh(cluster, tmp_path, local_r
             assert b["gpu"] != a["gpu"], "the next job on a node did not get the next GPU slot"
     assert any(len(jobs) >= 2 for jobs in by_node.values())
 
-    # GPU variables per kind: CUDA on node-a, HIP plus the override on node-b.
+    # GPU variables per kind: CUDA on node-a; ROCr's choice, HIP's device 0 and the override on node-b.
     for j in by_node["node-a"]:
-        assert (j["cuda"], j["hip"], j["hsa"]) == (j["gpu"], "unset", "unset")
+        assert (j["cuda"], j["hip"], j["rocr"], j["hsa"]) == (j["gpu"], "unset", "unset", "unset")
     for j in by_node["node-b"]:
-        assert (j["cuda"], j["hip"], j["hsa"]) == ("unset", j["gpu"], "10.3.0")
+        assert (j["cuda"], j["hip"], j["rocr"], j["hsa"]) == ("unset", "0", j["gpu"], "10.3.0")
 
     # The manifest agrees, and the dead node cost no job: its one attempt failed over.
     assert manifest["totals"]["completed"] == n_remote and manifest["totals"]["failed"] == 0

@@ -63,7 +63,7 @@ def test_remote_script_passes_every_value_verbatim_and_runs_nothing_else(tmp_pat
     out = tmp_path / "argv.json"
     command = [sys.executable, "-c",
                "import json, os, sys; json.dump({'argv': sys.argv[1:], 'cwd': os.getcwd(), "
-               "'env': {k: os.environ.get(k) for k in ('ODD', 'HIP_VISIBLE_DEVICES', 'CUDA_VISIBLE_DEVICES', "
+               "'env': {k: os.environ.get(k) for k in ('ODD', 'HIP_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'CUDA_VISIBLE_DEVICES', "
                "'SEEDSIFT_NODE', 'SEEDSIFT_GPU', 'SSH_CLIENT', 'HSA_OVERRIDE_GFX_VERSION')}, "
                "'path0': os.environ['PATH'].split(':')[0]}, open(sys.argv[1], 'w'))",
                str(out), *NASTY]
@@ -75,7 +75,8 @@ def test_remote_script_passes_every_value_verbatim_and_runs_nothing_else(tmp_pat
     got = json.loads(out.read_text())
     assert got["argv"] == [str(out), *NASTY]
     assert got["cwd"] == str(workdir)
-    assert got["env"] == {"ODD": "x'; touch pwned; echo '", "HIP_VISIBLE_DEVICES": "1", "CUDA_VISIBLE_DEVICES": None,
+    assert got["env"] == {"ODD": "x'; touch pwned; echo '", "HIP_VISIBLE_DEVICES": "0", "ROCR_VISIBLE_DEVICES": "1",
+                          "CUDA_VISIBLE_DEVICES": None,
                           "SEEDSIFT_NODE": "n1", "SEEDSIFT_GPU": "1", "SSH_CLIENT": None,
                           "HSA_OVERRIDE_GFX_VERSION": "10.3.0"}
     assert got["path0"] == str(tmp_path / "bin $(touch pwned)")
@@ -125,7 +126,12 @@ def test_environment_names_inventory_and_ssh_config(tmp_path):
 def test_job_environment_per_gpu_kind(kind, gpus, variable):
     n = node(gpu_kind=kind, gpus=gpus, env={"HSA_OVERRIDE_GFX_VERSION": "10.3.0"} if kind == "rocm" else {})
     env = dict(remote.job_environment(n, n.slots[0]))
-    others = {"CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"} - {variable}
+    others = {"CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"} - {variable}
+    if kind == "rocm":
+        others.discard("ROCR_VISIBLE_DEVICES")
+        # ROCr selects the slot's GPU (id 1 here); HIP then sees it as its device 0.
+        env1 = dict(remote.job_environment(n, n.slots[1]))
+        assert (env1["ROCR_VISIBLE_DEVICES"], env1["HIP_VISIBLE_DEVICES"], env1["SEEDSIFT_GPU"]) == ("1", "0", "1")
     assert not others & set(env)
     assert env["SEEDSIFT_NODE"] == "n1" and env["SEEDSIFT_GPU_KIND"] == kind
     if variable:

@@ -71,8 +71,8 @@ def test_gpu_slots_of_the_profile_match_its_inventory():
 def _jobs(text):
     """(rule, resources line) of each job block of a dry run."""
     out = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
-        m = re.match(r"(?:local)?rule (\w+):", block)
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", text):
+        m = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
         res = re.search(r"^\s+resources: (.*)$", block, re.M)
         if m:
             out.append((m.group(1), res.group(1) if res else ""))

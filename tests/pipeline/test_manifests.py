@@ -42,7 +42,7 @@ def test_one_name_per_stage():
     for stem, m in manifests.load_all().items():
         assert m["pipeline_step_name"] == stem
         assert (REPO / "seedsift" / stem / "__init__.py").is_file(), stem
-        rules = re.findall(r"^rule (\w+):", (REPO / "rules" / f"{stem}.smk").read_text(), flags=re.MULTILINE)
+        rules = re.findall(r"^(?:rule|checkpoint) (\w+):", (REPO / "rules" / f"{stem}.smk").read_text(), flags=re.MULTILINE)
         assert rules == m["rules"], (stem, rules)
         for out in m["outputs"]:
             assert out.startswith(f"results/{stem}/"), (stem, out)

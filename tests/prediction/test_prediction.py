@@ -126,29 +126,81 @@ def test_sha256_mismatch_is_refused(planted, tmp_path):
         prediction.run(copy, path, train, holdout, 1000, PARAMS, RESIDUES, tmp_path / "p.json", [])
 
 
-def test_degenerate_sidecar_skips_with_exit_code_3(planted, tmp_path):
+def test_a_sidecar_without_a_model_ranks_by_the_holdout_evidence_alone(planted, tmp_path):
+    """No model was trained (a label without variance here): Step 6 still ranks and predicts, from
+    the holdout evidence alone (the chance rate as every prior), and says so."""
     tmp, path, scored, train, holdout, test, models_dir, meta = planted
     from scripts_loader import load_script
 
     names = sorted(scored[0]["features"])
     deg = tmp_path / "deg"
-    save_no_model_sidecar(deg, feature_schema_of(names), {"field": "holdout_quality"},
-                          {"signal_status": "degenerate", "prediction_allowed": False,
-                           "reason": "the label has no variance"})
+    save_no_model_sidecar(deg, feature_schema_of(names, train_draws=len(train)),
+                          {"field": "holdout_quality", "n_holdout": len(holdout)},
+                          {"signal_status": "degenerate", "prediction_allowed": True,
+                           "reason": "the label has no variance"}, extra={"no_model_reason": "the label has no variance"})
     hist = tmp_path / "hist.json"
     hist.write_text(json.dumps(train + holdout))
     out = tmp_path / "p.json"
     cli = load_script("prediction_generator")
     code = cli.main(["--models-dir", str(deg), "--survivors-forward", str(path), "--lottery-history", str(hist),
-                     "--train-draws", str(len(train)), "--output", str(out)])
-    assert code == 3
+                     "--horizon", "5", "--output", str(out)])
+    assert code == 0
     doc = read_json(out)
-    assert doc["status"] == "PREDICTION_SKIPPED" and "no variance" in doc["reason"]
-    ev = evaluation.evaluate(doc, test, 1000, {"synthetic": False}, [], len(train) + len(holdout))
-    assert ev["verdict"] == "no signal" and "skipped" in ev["reason"]
+    assert doc["status"] == "OK" and doc["metadata"]["prior_method"] == "chance"
+    assert doc["metadata"]["ranking_basis"].startswith("the holdout evidence alone, over 40 draws")
+    assert "no variance" in doc["metadata"]["ranking_basis"]
+    assert doc["top_survivors"][0]["seed"] == 4321 and [s["predictions"][0] for s in doc["steps"]] == test[:5]
+    # Without a model the two rankings are one.
+    assert doc["ranking"]["posterior_order"] == doc["ranking"]["evidence_order"]
+    ev = evaluation.evaluate(doc, test[:5], 1000, {"synthetic": False}, None, len(train) + len(holdout))
+    assert ev["verdict"] == "signal" and ev["lift"]["evidence"]["verdict"] == "no model"
 
 
-def test_bare_forward_survivors_are_scored_with_the_step3_code(planted, tmp_path):
+def test_no_survivor_is_said_plainly(planted, tmp_path):
+    tmp, path, scored, train, holdout, test, models_dir, meta = planted
+    empty = tmp_path / "none.json"
+    write_json_array(empty, [])
+    out = tmp_path / "p.json"
+    assert prediction.run(models_dir, empty, train, holdout, 1000, PARAMS, RESIDUES, out, []) == prediction.EXIT_SKIPPED
+    doc = read_json(out)
+    assert doc["status"] == "PREDICTION_SKIPPED" and doc["reason"].startswith("no hypothesis survived")
+    ev = evaluation.evaluate(doc, test, 1000, {"synthetic": False}, None, len(train) + len(holdout))
+    assert ev["verdict"] == "no signal" and "no hypothesis survived" in ev["reason"]
+    assert ev["lift"]["status"] == "no prediction"
+
+
+def test_history_lengths_must_be_the_ones_the_features_and_labels_were_computed_over(planted, tmp_path):
+    tmp, path, scored, train, holdout, test, models_dir, meta = planted
+    side = json.loads((models_dir / "best_model.meta.json").read_text())
+    recorded = tmp_path / "m"
+    recorded.mkdir()
+    (recorded / side["checkpoint_path"]).write_bytes((models_dir / side["checkpoint_path"]).read_bytes())
+    side["feature_schema"]["train_draws"] = len(train)
+    side["y_label_source"]["n_holdout"] = len(holdout)
+    (recorded / "best_model.meta.json").write_text(json.dumps(side))
+    out = tmp_path / "p.json"
+    with pytest.raises(InputError, match="feature_schema.train_draws.*computed over 150 training draws"):
+        prediction.run(recorded, path, train[:-1], holdout, 1000, PARAMS, RESIDUES, out, [])
+    with pytest.raises(InputError, match="n_holdout.*over 40 holdout draws"):
+        prediction.run(recorded, path, train, holdout[:-2], 1000, PARAMS, RESIDUES, out, [])
+    assert not out.exists()
+    # The seed's --lottery-history form takes the split from the sidecar: the same prediction as --train/--holdout.
+    from scripts_loader import load_script
+
+    hist = tmp_path / "hist.json"
+    hist.write_text(json.dumps(train + holdout))
+    cli = load_script("prediction_generator")
+    assert cli.main(["--models-dir", str(recorded), "--survivors-forward", str(path), "--lottery-history", str(hist),
+                     "--horizon", "5", "--output", str(out)]) == 0
+    assert prediction.run(recorded, path, train, holdout, 1000, PARAMS, RESIDUES, tmp_path / "q.json", []) == 0
+    a, b = read_json(out), read_json(tmp_path / "q.json")
+    assert a["steps"] == b["steps"] and a["metadata"]["n_evidence_draws"] == 40
+    with pytest.raises(InputError, match="not 149"):
+        cli.main(["--models-dir", str(recorded), "--survivors-forward", str(path), "--lottery-history", str(hist),
+                  "--train-draws", "149", "--output", str(out)])
+
+
+def test_bare_forward_survivors_are_scored_with_the_step3_code(planted, tmp_path, caplog):
     tmp, path, scored, train, holdout, test, models_dir, meta = planted
     bare = tmp_path / "forward.json"
     write_json_array(bare, [{k: r[k] for k in ("seed", "prng_type", "skip", "burn")} for r in scored])
@@ -157,14 +209,26 @@ def test_bare_forward_survivors_are_scored_with_the_step3_code(planted, tmp_path
     from scripts_loader import load_script
 
     out = tmp_path / "p.json"
-    code = load_script("prediction_generator").main([
-        "--models-dir", str(models_dir), "--survivors-forward", str(bare), "--lottery-history", str(hist),
-        "--train-draws", str(len(train)), "--horizon", "3", "--output", str(out)])
+    cli = load_script("prediction_generator")
+    code = cli.main(["--models-dir", str(models_dir), "--survivors-forward", str(bare), "--lottery-history", str(hist),
+                     "--train-draws", str(len(train)), "--horizon", "3", "--output", str(out)])
     assert code == 0
     doc = read_json(out)
-    assert doc["metadata"]["holdout_evidence"] is False  # ranked by the model's prior alone
+    # The draws after the training part are evidence, counted here since the bare records carry none.
+    assert doc["metadata"]["holdout_evidence"] is True and doc["metadata"]["n_evidence_draws"] == len(holdout)
     assert doc["metadata"]["feature_schema_hash"] == meta["feature_schema"]["feature_schema_hash"]
     assert len(doc["steps"]) == 3 and doc["steps"][0]["position"] == len(train) + len(holdout)
+    assert doc["top_survivors"][0]["seed"] == 4321 and doc["top_survivors"][0]["holdout_matches"] == len(holdout)
+    # Every draw is training: no holdout evidence at all, and one line says what the ranking rests on.
+    hist.write_text(json.dumps(train))
+    caplog.set_level("WARNING")
+    assert cli.main(["--models-dir", str(models_dir), "--survivors-forward", str(bare), "--lottery-history", str(hist),
+                     "--train-draws", str(len(train)), "--horizon", "3", "--output", str(out)]) == 0
+    doc = read_json(out)
+    assert doc["metadata"]["holdout_evidence"] is False
+    assert doc["metadata"]["ranking_basis"] == "the model's own prediction alone: there is no holdout evidence"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "ranking by the model's own prediction alone: there is no holdout evidence"]
 
 
 def test_uniform_random_draws_give_no_signal(tmp_path):
@@ -190,3 +254,38 @@ def test_verdict_rules():
     assert evaluation.verdict(many, 5)[0] == "signal"
     assert evaluation.verdict(dict(many, p_value=0.3, topk_hits=0), 5)[0] == "no signal"
     assert evaluation.poisson_binomial_sf(1, [0.01] * 20) == pytest.approx(1 - 0.99 ** 20)
+
+
+def _ranking_result(losses, hits):
+    return {"log_losses": list(losses), "steps": [{"topk_hit": h} for h in hits], "top1_hits": sum(hits)}
+
+
+def test_lift_pairs_the_rankings_on_the_same_steps():
+    good = _ranking_result([0.1] * 12, [True] * 12)
+    poor = _ranking_result([2.0] * 12, [False] * 6 + [True] * 6)
+    out = evaluation.paired(good, poor, "baseline", seed=0)
+    assert out["verdict"] == "adds" and out["log_score_gain"] == pytest.approx(1.9)
+    assert out["line"].startswith("the model adds 1.9 nats/draw over the likelihood baseline (+1.9 nats/draw")
+    assert out["topk_hits"] == {"model": 12, "other": 6, "only_model": 6, "only_other": 0,
+                                "mcnemar_p": pytest.approx(2 / 64)}
+    assert evaluation.paired(poor, good, "evidence", seed=0)["line"].startswith(
+        "the model does worse than the holdout evidence alone by 1.9 nats/draw")
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(1, 0.5, 20), rng.normal(1, 0.5, 20)
+    same = evaluation.paired(_ranking_result(a, [True] * 20), _ranking_result(b, [True] * 20), "baseline", seed=0)
+    assert same["verdict"] == "nothing measurable" and same["p_value"] > evaluation.ALPHA
+    lo, hi = same["interval"]
+    assert lo < same["log_score_gain"] < hi and lo < 0 < hi
+    few = evaluation.paired(_ranking_result([0.1] * 3, [True] * 3), _ranking_result([5.0] * 3, [False] * 3),
+                            "baseline", seed=0)
+    assert few["verdict"] == "insufficient data"
+
+
+def test_paired_tests_are_exact_where_they_can_be():
+    assert evaluation.sign_flip_p([1.0] * 5, seed=0) == pytest.approx(2 / 32)
+    assert evaluation.sign_flip_p([1.0, -1.0] * 4, seed=0) == 1.0
+    assert evaluation.sign_flip_p([0.0] * 8, seed=0) == 1.0
+    many = evaluation.sign_flip_p([1.0] * 30, seed=0)
+    assert many == pytest.approx(1 / (evaluation.PERMUTATIONS + 1))
+    assert evaluation.mcnemar_p(0, 0) == 1.0 and evaluation.mcnemar_p(5, 0) == pytest.approx(2 / 32)
+    assert evaluation.bootstrap_interval([2.0] * 10, seed=0) == [2.0, 2.0]

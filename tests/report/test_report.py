@@ -12,7 +12,7 @@ from seedsift.report import figures, matches
 
 from conftest import TINY_CONFIG, snakemake
 
-FIGURES = ["sieve_throughput", "forward_matches", "model_comparison", "predicted_vs_actual", "feature_importance",
+FIGURES = ["forward_matches", "model_comparison", "predicted_vs_actual", "feature_importance",
            "prediction_pool"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -38,7 +38,7 @@ def test_every_figure_is_a_png_and_in_the_html_report(run):
         found = re.search(rf'filename={name}\.png;base64,([A-Za-z0-9+/=]+)"', html)
         assert found and base64.b64decode(found.group(1)) == png, name
     for caption in ("Sieve survivors against chance", "Model comparison", "Feature importance of the chosen model",
-                    "Prediction pool", "Predicted vs actual holdout quality", "Sieve throughput"):
+                    "Prediction pool", "Predicted vs actual holdout quality"):
         assert caption in html
     for category in ("1. Sieve", "2. Training", "3. Prediction"):
         assert category in html
@@ -89,7 +89,6 @@ def test_figures_say_why_when_there_is_nothing_to_draw(tmp_path):
     figures.model_comparison(no_model, tmp_path / "b.png")
     figures.predicted_vs_actual(no_model, no_model, tmp_path / "c.png")
     figures.prediction_pool(skipped, tmp_path / "d.png")
-    figures.sieve_throughput({"families": {}}, tmp_path / "e.png")
-    for name in "abcde":
+    for name in "abcd":
         assert (tmp_path / f"{name}.png").read_bytes().startswith(PNG)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left

@@ -89,3 +89,25 @@ def test_random_draws_recover_nothing(tmp_path):
     draws = [int.from_bytes(os.urandom(4), "little") % 1000 for _ in range(N_DRAWS)]
     doc, out = _recover(tmp_path, _config(tmp_path, "java.util.Random.nextInt", draws, 0, 1000, (0, SPACE)))
     assert doc["recovered"] == [] and "no hypothesis reproduces the known draws" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["java.util.Random.nextInt", "python.random.randrange", "php.mt_rand"])
+def test_the_whole_pipeline_ranks_the_planted_hypothesis_first_and_predicts_the_runtime(tmp_path, name):
+    """The full run (no recover shortcut) on a history the real runtime wrote: the planted (call,
+    seed, skip) is the first of the ranking and the predictions are the runtime's unseen draws."""
+    rng = random.Random(int.from_bytes(os.urandom(8), "little"))
+    start = rng.randrange(runtimes.seed_limit(name) // SPACE) * SPACE
+    seed, skip, low = start + rng.randrange(SPACE), rng.randrange(3), rng.choice([0, 1])
+    draws = _history(name, seed, skip, low, 1000)
+    config = _config(tmp_path, name, draws, low, 1000, (start, start + SPACE))
+    config["training"] = {"model_types": ["xgboost"], "trials": 1, "k_folds": 2}
+    snakemake(tmp_path, "--cores", "2", config=config)
+    res = tmp_path / "results"
+    pred = json.loads((res / "prediction/predictions.json").read_text())
+    best = pred["top_survivors"][0]
+    assert (best["prng_type"], best["seed"], best["skip"]) == (name, seed, skip)
+    assert [s["predictions"][0] for s in pred["steps"]] == draws[-10:]
+    ev = json.loads((res / "prediction/evaluation.json").read_text())
+    assert ev["verdict"] == "signal"
+    assert f"{name} seed {seed}" in (res / "report/summary.txt").read_text()

@@ -76,12 +76,13 @@ def test_plan_stays_inside_the_manifest_and_scales_with_the_data():
     assert planning.plan_training(300, 50, cfg) == small
 
 
-def test_plan_refuses_tiny_data_and_checks_the_config():
-    assert planning.plan_training(10, 3, dict(planning.default_training_config(), k_folds=4))["k_folds"] == 4
-    with pytest.raises(InputError, match="k_folds = 5"):
-        planning.plan_training(10, 3, dict(planning.default_training_config(), k_folds=5))
-    with pytest.raises(InputError, match="too few"):
-        planning.plan_training(5, 3, {})
+def test_plan_skips_tiny_data_saying_why_and_checks_the_config():
+    cfg = planning.default_training_config()
+    assert planning.plan_training(40, 3, dict(cfg, k_folds=4))["training"] == {"status": "ok", "reason": None}
+    for n, k, needle in [(0, 3, "0 survivors: too few"), (1, 3, "1 survivor: too few"), (5, 3, "5 survivors"),
+                         (25, 20, "k_folds = 20")]:
+        plan = planning.plan_training(n, 3, dict(cfg, k_folds=k))
+        assert plan["training"]["status"] == "skipped" and needle in plan["training"]["reason"], (n, plan["training"])
     with pytest.raises(ConfigError, match="training.model_type"):
         planning.plan_training(100, 3, {"compare_models": False, "model_type": "catboost", "model_types": ["xgboost"]})
 
@@ -98,6 +99,38 @@ def test_split_is_seeded_stratified_and_disjoint():
     pos = y == 1.0
     counts = [int(np.sum(pos & (a == f))) for f in (-1, 0, 1, 2)]
     assert sum(counts) == 5 and max(counts) <= 2, counts
+
+
+@pytest.mark.parametrize("n_pos", [2, 3, 7, 12])
+def test_folds_spread_the_rare_positives_evenly(n_pos):
+    """Whatever the seed, the positives of the train part sit in the folds within one of each other
+    (a block of k consecutive label ranks never shares a fold), and the test part gets its share."""
+    y = np.zeros(600)
+    y[np.random.default_rng(n_pos).choice(600, n_pos, replace=False)] = 1.0
+    in_test = 0
+    for seed in range(40):
+        a = planning.split_assignment(y, 0.2, 3, seed=seed)
+        per_fold = [int(np.sum((y == 1) & (a == f))) for f in range(3)]
+        assert max(per_fold) - min(per_fold) <= 1, (seed, per_fold)
+        in_test += int(np.sum((y == 1) & (a == -1)))
+    assert 0.05 < in_test / (40 * n_pos) < 0.45  # about test_fraction of them, as chance allows
+
+
+def test_early_stopping_rows_are_a_stratified_part_of_the_training_rows():
+    y = np.zeros(300)
+    y[:20] = 1.0
+    stop = planning.early_stopping_split(y, 42, 0)
+    assert np.array_equal(stop, planning.early_stopping_split(y, 42, 0))
+    assert not np.array_equal(stop, planning.early_stopping_split(y, 42, 1))
+    assert stop.sum() == 60 and y[stop].sum() == 4
+    assert not planning.early_stopping_split(y[:9], 42, 0).any()
+
+
+def test_positives_are_what_chance_does_not_give():
+    label = {"n_holdout": 76, "chance_rate": 0.001}
+    threshold, rule = planning.positive_threshold(label)
+    assert threshold == pytest.approx(3 / 76) and "3 of 76" in rule
+    assert planning.positive_threshold({})[0] == planning.POSITIVE_LABEL
 
 
 def test_sampling_is_deterministic_across_processes_and_within_bounds():
@@ -128,10 +161,13 @@ def test_fold_result_and_trial_summary(tmp_path):
     folds = [fold_jobs.run_fold(table, plan, "lightgbm", 0, k) for k in range(2)]
     for k, r in enumerate(folds):
         assert r["status"] == "ok" and r["fold"] == k and r["params"] == fold_jobs.sample_params("lightgbm", 0, plan)
-        for key in ("train_mse", "val_mse", "train_mae", "val_mae", "val_r2", "overfit_ratio", "duration_s", "device"):
+        for key in ("train_mse", "val_mse", "train_mae", "val_mae", "val_r2", "val_positive_auc", "overfit_ratio",
+                    "device"):
             assert r[key] is not None
         assert r["overfit_ratio"] == pytest.approx(r["val_mae"] / r["train_mae"])
-        assert r["val_label"]["n"] + r["train_label"]["n"] == plan["data"]["n_train"]
+        assert r["val_label"]["n"] + r["train_label"]["n"] + r["stop_label"]["n"] == plan["data"]["n_train"]
+        assert r["early_stopping"]["stop_rows"] == r["stop_label"]["n"] > 0
+        assert not {"duration_s", "total_duration_s"} & set(r)  # timings are in the job's log only
     summary = fold_jobs.summarize_trial(list(reversed(folds)))
     assert summary["mean_val_mse"] == pytest.approx(np.mean([r["val_mse"] for r in folds]))
     with pytest.raises(InputError, match="not 0..0"):
@@ -141,19 +177,42 @@ def test_fold_result_and_trial_summary(tmp_path):
         fold_jobs.summarize_trial([folds[0], other])
 
 
+def finalise(table, plan, summaries, out):
+    """select_model, save_model and write_sidecar as the pipeline runs them, into ``out``."""
+    result = select.select_and_finalise(table, plan, summaries, out)
+    name = select.artifact_name(result["selection"])
+    if name:
+        select.save_chosen_model(table, plan, result["selection"], out / name)
+    select.write_model_sidecar(table, plan, result["selection"], out)
+    return result
+
+
+def test_positive_auc_is_the_share_of_pairs_ordered_right():
+    y = np.array([0, 0, 0, 1, 1.0])
+    assert fold_jobs.positive_auc(y, [0.1, 0.2, 0.3, 0.4, 0.5], 0.5) == 1.0
+    assert fold_jobs.positive_auc(y, [0.5, 0.4, 0.3, 0.2, 0.1], 0.5) == 0.0
+    assert fold_jobs.positive_auc(y, [0.1, 0.9, 0.3, 0.4, 0.5], 0.5) == pytest.approx(4 / 6)
+    assert fold_jobs.positive_auc(y, [0.0] * 5, 0.5) == 0.5
+    assert fold_jobs.positive_auc(np.zeros(5), [0.1] * 5, 0.5) is None
+
+
 def test_full_run_chooses_by_validation_and_reports_every_type(tmp_path):
     table = learnable_table(tmp_path / "table", n=500)
     plan = planning.make_plan(table, dict(planning.default_training_config(), trials=2, k_folds=2))
+    assert plan["selection"]["enabled"], plan["selection"]
     summaries = []
     for model_type in MODEL_TYPES:
         for t in range(2):
             summaries.append(fold_jobs.summarize_trial(
                 [fold_jobs.run_fold(table, plan, model_type, t, k) for k in range(2)]))
     out = tmp_path / "reinforcement"
-    result = select.select_and_finalise(table, plan, summaries, out)
+    result = finalise(table, plan, summaries, out)
     comparison = read_json(out / "model_comparison.json")
     best = select.best_trials(summaries, MODEL_TYPES)
-    expected = min(MODEL_TYPES, key=lambda t: best[t]["mean_val_mse"])
+    for model_type in MODEL_TYPES:  # each type's best trial: the highest validation positive AUC
+        trials = [s for s in summaries if s["model_type"] == model_type]
+        assert best[model_type]["mean_val_positive_auc"] == max(s["mean_val_positive_auc"] for s in trials)
+    expected = max(MODEL_TYPES, key=lambda t: (best[t]["mean_val_positive_auc"], -best[t]["mean_val_mse"]))
     assert result["chosen"] == comparison["chosen"] == expected
     assert set(comparison["per_type"]) == set(MODEL_TYPES)
     for model_type, row in comparison["per_type"].items():
@@ -162,7 +221,11 @@ def test_full_run_chooses_by_validation_and_reports_every_type(tmp_path):
         assert row["best_trial"] == best[model_type]["trial"]
     model, meta = load_model_from_sidecar(out)
     assert meta["model_type"] == expected and (out / meta["checkpoint_path"]).is_file()
+    assert meta["checkpoint_path"] == read_json(out / "selection.json")["artifact"]
+    assert meta["artifact_check"]["same_as_selection_refit"] and meta["selection"]["enabled"]
+    assert meta["test_metrics"] == comparison["per_type"][expected]["test"]
     assert meta["test_metrics"]["r2"] > 0.3 and meta["validation_metrics"]["source"] == "mean over 2 folds"
+    assert meta["validation_metrics"]["positive_auc"] > 0.7
     assert meta["training_info"]["n_trials"] == 2 and meta["training_info"]["k_folds"] == 2
     assert meta["hardware"]["device_used"] == "cpu" and meta["signal_quality"]["signal_status"] == "healthy"
     history = read_json(out / "training_history.json")
@@ -200,7 +263,7 @@ def test_priors_carry_no_label_a_model_memorised(tmp_path):
                                           k_folds=3, test_fraction=0.2))
     summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, "xgboost", 0, k) for k in range(3)])]
     out = tmp_path / "m"
-    select.select_and_finalise(table, plan, summaries, out)
+    finalise(table, plan, summaries, out)
     prior = np.array(read_json(out / "out_of_sample_priors.json")["prior"])
     model, _ = load_model_from_sidecar(out)
     in_sample = model.predict(np.asarray(X, dtype=np.float32))
@@ -217,9 +280,50 @@ def test_compare_models_off_keeps_the_configured_type(tmp_path):
     plan = planning.make_plan(table, cfg)
     summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, t, 0, k) for k in range(2)])
                  for t in cfg["model_types"]]
-    summaries[0]["mean_val_mse"] = 0.0  # xgboost "wins" the validation, but compare_models is off
+    summaries[0]["mean_val_positive_auc"] = 1.0  # xgboost "wins" the validation, but compare_models is off
     result = select.select_and_finalise(table, plan, summaries, tmp_path / "out")
     assert result["chosen"] == "catboost"
+
+
+def test_validation_labels_choose_nothing_in_a_fold(tmp_path, monkeypatch):
+    """A fold's model, and so its out-of-fold predictions (Step 6's priors), does not depend on the
+    labels of the validation fold it is scored on: early stopping watches the training folds only.
+    With the split held fixed, replacing the validation fold's labels by noise changes its metrics,
+    never its predictions."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(400, 5))
+    y = np.clip(0.3 + 0.2 * X[:, 0] + 0.05 * rng.normal(size=400), 0, 1)
+    table = write_array_table(tmp_path / "a", X, y, list("abcde"))
+    plan = planning.make_plan(table, dict(planning.default_training_config(), trials=1, k_folds=3))
+    assignment = planning.split_assignment(y, plan["test_fraction"], 3, plan["seed"])
+    monkeypatch.setattr(fold_jobs, "split_of", lambda table, plan: assignment)
+    noisy = y.copy()
+    noisy[assignment == 0] = rng.random(int(np.sum(assignment == 0)))
+    other = write_array_table(tmp_path / "b", X, noisy, list("abcde"))
+    monkeypatch.setattr(fold_jobs, "check_table_matches", lambda table, plan: None)
+    for model_type in MODEL_TYPES:
+        a, b = (fold_jobs.run_fold(d, plan, model_type, 0, 0) for d in (table, other))
+        assert a["val_predictions"] == b["val_predictions"] and a["best_iteration"] == b["best_iteration"], model_type
+        assert a["val_mse"] != b["val_mse"], model_type
+
+
+def test_too_few_positives_choose_nothing_and_keep_trial_0(tmp_path):
+    """One true survivor among hundreds (the default run's case): no trial or type is chosen on it;
+    trial 0's defaults of training.model_type are kept, later trials are not trained, and the
+    sidecar, the comparison and its rendering say why - yet a model is still written."""
+    survivors = tmp_path / "s.json"
+    write_survivors_file(survivors, 300, seed=3, n_true=1, signal=0.2)
+    cfg = dict(trials=3, k_folds=3, model_types=["xgboost", "lightgbm"], model_type="lightgbm")
+    result = run.run_all(survivors, tmp_path / "out", tmp_path / "work", cfg)
+    assert result["chosen"] == "lightgbm" and result["selection"]["best_trial"] == 0
+    meta = read_json(tmp_path / "out" / "best_model.meta.json")
+    assert meta["checkpoint_path"] == "best_model.txt" and (tmp_path / "out" / "best_model.txt").is_file()
+    assert meta["selection"]["enabled"] is False and "fewer than 10" in meta["selection"]["reason"]
+    for t in (1, 2):
+        trial = read_json(tmp_path / "work" / "xgboost" / f"trial_{t}.json")
+        assert trial["status"] == "skipped" and "only trial 0" in trial["reason"]
+    text = render_comparison(read_json(tmp_path / "out" / "model_comparison.json"))
+    assert "Selection: none" in text and "trial 0's defaults of lightgbm are kept" in text
 
 
 def test_shuffled_labels_give_no_test_r2_for_any_type(tmp_path):
@@ -242,17 +346,45 @@ def test_degenerate_label_trains_no_model_and_says_why(tmp_path):
     summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, t, 0, k) for k in range(2)])
                  for t in MODEL_TYPES]
     out = tmp_path / "out"
-    result = select.select_and_finalise(table, plan, summaries, out)
+    result = finalise(table, plan, summaries, out)
     assert result["status"] == "no_model"
     meta = read_json(out / "best_model.meta.json")
     assert meta["checkpoint_path"] is None and meta["signal_quality"]["degenerate"]
-    assert "no variance" in meta["signal_quality"]["reason"]
+    assert "no variance" in meta["signal_quality"]["reason"] and "no variance" in meta["no_model_reason"]
     assert sorted(p.name for p in out.iterdir()) == ["best_model.meta.json", "feature_importance.json",
                                                      "model_comparison.json", "out_of_sample_priors.json",
-                                                     "test_predictions.json", "training_history.json"]
+                                                     "selection.json", "test_predictions.json",
+                                                     "training_history.json"]
     assert read_json(out / "training_history.json")["status"] == "no_model"
     assert read_json(out / "feature_importance.json")["status"] == "no_model"
     assert "no model trained" in render_comparison(read_json(out / "model_comparison.json"))
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_no_or_few_survivors_write_every_output_saying_why(tmp_path, n):
+    """0, 1 or a handful of survivors: the table, the plan, the fold and trial files, the selection
+    and a sidecar without a model are all written, and each says that training was skipped and why."""
+    from seedsift.training.table import write_training_table
+
+    survivors = tmp_path / "s.json"
+    records = survivor_records(max(n, 1), seed=2, n_true=1)[:n]
+    survivors.write_text(json.dumps(records))
+    names = sorted(survivor_records(1)[0]["features"])
+    summary = {"feature_names": names, "n_train": 300, "n_holdout": 76, "chance_holdout_quality": 0.001}
+    table = tmp_path / "table"
+    assert write_training_table(survivors, table, scoring_summary=summary)["n"] == n
+    plan = planning.make_plan(table, dict(planning.default_training_config(), **FAST))
+    assert plan["training"]["status"] == "skipped" and "too few" in plan["training"]["reason"]
+    fold = fold_jobs.run_fold(table, plan, "xgboost", 0, 1)
+    assert fold["status"] == "skipped" and fold["reason"] == plan["training"]["reason"]
+    summaries = [fold_jobs.summarize_trial([fold_jobs.run_fold(table, plan, t, 0, k) for k in range(2)])
+                 for t in plan["model_types"]]
+    out = tmp_path / "out"
+    assert finalise(table, plan, summaries, out)["status"] == "no_model"
+    meta = read_json(out / "best_model.meta.json")
+    assert meta["checkpoint_path"] is None and "too few" in meta["no_model_reason"]
+    assert meta["feature_schema"]["feature_names"] == names and meta["feature_schema"]["train_draws"] == 300
+    assert "too few" in render_comparison(read_json(out / "model_comparison.json"))
 
 
 def test_sparse_label_of_a_real_run_is_reported_honestly(tmp_path):
@@ -297,15 +429,23 @@ def test_pipeline_scripts_produce_the_same_artifacts_as_the_cli(tmp_path):
     assert script("summarize_trial").main(["--folds", *map(str, folds), "--output", str(trial)]) == 0
     out = tmp_path / "results" / "models" / "reinforcement"
     assert script("select_model").main(["--table", str(table / "table.json"), "--plan", str(plan_path),
-                                        "--trials", str(trial), "--sidecar", str(out / "best_model.meta.json")]) == 0
+                                        "--trials", str(trial), "--selection", str(out / "selection.json")]) == 0
+    selection = read_json(out / "selection.json")
+    assert selection["artifact"] == "best_model.json"
+    assert script("save_model").main(["--table", str(table / "table.json"), "--plan", str(plan_path), "--selection",
+                                      str(out / "selection.json"), "--output", str(out / "best_model.json")]) == 0
+    assert script("write_sidecar").main(["--table", str(table / "table.json"), "--plan", str(plan_path),
+                                         "--selection", str(out / "selection.json"), "--artifact",
+                                         str(out / "best_model.json"), "--sidecar",
+                                         str(out / "best_model.meta.json")]) == 0
 
     names = {"best_model.json", "best_model.meta.json", "training_history.json", "model_comparison.json",
-             "test_predictions.json", "feature_importance.json", "out_of_sample_priors.json"}
+             "test_predictions.json", "feature_importance.json", "out_of_sample_priors.json", "selection.json"}
     assert names <= {p.name for p in cli_out.iterdir()} and names == {p.name for p in out.iterdir()}
     a, b = read_json(cli_out / "best_model.meta.json"), read_json(out / "best_model.meta.json")
     assert a["checkpoint_sha256"] == b["checkpoint_sha256"]
     assert a["test_metrics"] == b["test_metrics"] and a["validation_metrics"] == b["validation_metrics"]
-    timing = ("total_duration_s", "folds", "agent_metadata")  # the pipeline adds lineage
+    timing = ("agent_metadata",)  # the pipeline adds lineage
     cli_trial, pipe_trial = read_json(cli_out / "training" / "xgboost" / "trial_0.json"), read_json(trial)
     assert {k: v for k, v in cli_trial.items() if k not in timing} == {k: v for k, v in pipe_trial.items() if k not in timing}
     assert a["provenance"]["lottery_data_sha256"]
@@ -349,7 +489,8 @@ def rules_workflow(tmp_path, training_config):
         'configfile: f"{workflow.basedir}/config.yaml"\n\n\n'
         f'include: "{REPO}/rules/common.smk"\n'
         f'include: "{REPO}/rules/training.smk"\n\n\n'
-        "rule all:\n    input:\n        rules.select_model.output,\n    default_target: True\n")
+        "rule all:\n    input:\n        rules.select_model.output,\n        'results/training/model/best_model.meta.json',\n"
+        "    default_target: True\n")
     work = tmp_path / "work"
     write_survivors_file(work / "results/scoring/survivors_with_scores.json", 300, seed=8, n_true=4, signal=0.3)
     (work / "results/scoring/scoring_summary.json").write_text('{"agent_metadata": {"run_id": "step3_upstream"}}')
@@ -384,3 +525,12 @@ def test_training_rules_run(tmp_path):
     assert (work / "benchmarks/training/lightgbm/trial_0/fold_0.tsv").exists()
     again = subprocess.run(base + ["-n"], capture_output=True, text=True, env=e, cwd=work)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # Every model file is a declared output: deleted, `make rerun-missing` makes it again, the same bytes.
+    for name in (meta["checkpoint_path"], "best_model.meta.json"):
+        before = (out / meta["checkpoint_path"]).read_bytes(), (out / "best_model.meta.json").read_bytes()
+        (out / name).unlink()
+        done = subprocess.run([sys.executable, "-m", "seedsift.pipeline.rerun", "--", *base[1:], "--cores", "2"],
+                              capture_output=True, text=True, env=e, cwd=work)
+        assert done.returncode == 0 and f"1 missing: results/training/model/{name}" in done.stderr, done.stderr[-3000:]
+        assert ((out / meta["checkpoint_path"]).read_bytes(), (out / "best_model.meta.json").read_bytes()) == before
