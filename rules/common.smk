@@ -79,6 +79,9 @@ def sieve_params(wildcards):
 
 
 def sieve_shards(wildcards):
+    # sieve.search: state writes one state file per call in place of its shards.
+    if config["sieve"]["search"] == "state":
+        return expand("results/sieve/{prng}/state.json", prng=PRNGS)
     return expand("results/sieve/{prng}/shard_{i}.json", prng=PRNGS, i=SIEVE_SHARDS)
 
 

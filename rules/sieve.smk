@@ -1,3 +1,25 @@
+# sieve.search: state. One job per call: the generator state at the first training draw, from the
+# training draws alone (no seed range); its file takes the place of the call's shards.
+rule recover_state:
+    input:
+        train="results/data/train_history.json",
+        parent="results/data/draw_history_summary.json",
+        script=script("recover_state.py"),
+    output:
+        "results/sieve/{prng}/state.json",
+    log:
+        "logs/sieve/{prng}/state.log",
+    benchmark:
+        "benchmarks/sieve/{prng}/state.tsv"
+    threads: 2
+    params:
+        spec=sieve_params,
+    shell:
+        "python -m seedsift.cluster.place -- python {input.script:q} --train {input.train:q}"
+        " --prng {wildcards.prng:q} --params {params.spec:q} --parent {input.parent:q}"
+        " --output {output:q} --threads {threads} > {log:q} 2>&1"
+
+
 rule sieve_shard:
     input:
         train="results/data/train_history.json",

@@ -20,6 +20,22 @@ def binom_sf(k, n, p):
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
+def binom_logsf(k, n, p):
+    """log P[X >= k] for X ~ Binomial(n, p): the tail's logarithm, which stays finite where the tail
+    itself is below the smallest float (-inf when the tail is 0)."""
+    if k <= 0 or p >= 1.0:
+        return 0.0
+    if k > n or p <= 0.0:
+        return -math.inf
+    lp, lq = math.log(p), math.log1p(-p)
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
+        for i in range(k, n + 1)
+    ]
+    top = max(terms)
+    return min(0.0, top + math.log(math.fsum(math.exp(t - top) for t in terms)))
+
+
 def any_of(p, trials):
     """P[at least one success] over ``trials`` independent tries of probability ``p``."""
     if p <= 0.0 or trials <= 0:

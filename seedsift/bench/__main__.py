@@ -2,7 +2,8 @@
 
 Not a test: nothing here asserts a speed. Run on an otherwise idle machine.
 
-    python -m seedsift.bench [--only sieve,sweeps,php_mt_seed,scoring,training,prediction,lift,cluster] [--out benchmarks/bench.json]
+    python -m seedsift.bench [--only sieve,sweeps,php_mt_seed,state,scoring,training,prediction,lift,cluster]
+                             [--out benchmarks/bench.json]
 """
 
 import argparse
@@ -26,7 +27,7 @@ from seedsift.manifests import REPO_ROOT as REPO
 from seedsift.prng import kernels, runtimes
 from seedsift.sieve import search
 
-SECTIONS = ("sieve", "sweeps", "php_mt_seed", "scoring", "training", "prediction", "lift", "cluster")
+SECTIONS = ("sieve", "sweeps", "php_mt_seed", "state", "scoring", "training", "prediction", "lift", "cluster")
 
 
 def _say(text):
@@ -275,6 +276,11 @@ def main(argv=None):
         _say("Cluster placer overhead (100 tiny jobs over loopback ssh vs the local executor):")
         result["cluster"] = bench_cluster.run_benchmark(100, copied=False)
         _say(f"  overhead {result['cluster']['overhead_per_job_s']:.3f} s per job")
+    if "state" in wanted:
+        from seedsift.bench import state as bench_state
+
+        _say("State recovery (java.util.Random.nextInt(1000), MT19937 raw and % 1000, xorshift128 % 1000):")
+        result["state"] = bench_state.run()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_json(args.out, result)
     _say(f"wrote {args.out}")

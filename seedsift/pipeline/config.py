@@ -14,6 +14,7 @@ from seedsift import manifests
 from seedsift.data.draws import Split, load_history
 from seedsift.errors import ConfigError
 from seedsift.prng import runtimes
+from seedsift.prng.state import method_check
 from seedsift.sieve.seeds import time_range
 
 
@@ -184,6 +185,10 @@ def check_consistency(cfg):
             "split.holdout_fraction", cfg["split"]["holdout_fraction"],
             f"a fraction that leaves at least 1 holdout draw of the {n - split.n_test} non-test draws",
         )
+    if sv["search"] == "state":
+        # Every call needs a state method for this mod, and the training draws that method needs.
+        for prng in sv["prngs"]:
+            method_check(prng, mod, split.n_train, range(sv["skip_min"], sv["skip_max"] + 1))
     need = sv["window_start"] + 2 * sv["window"]
     if split.n_train < need:
         raise ConfigError(

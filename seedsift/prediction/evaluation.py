@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seedsift.prng.hypothesis import hypothesis_draws
+from seedsift.prng.hypothesis import hypothesis_draws, is_planted
 
 ALPHA = 0.01
 # Paired resamples for the lift's interval and test (seeded: the same run gives the same figures).
@@ -239,20 +239,21 @@ def lift(results, prediction, truth_ranks, seed):
 
 
 # -- the planted hypothesis --------------------------------------------------------------------------
-def _truth_key(truth):
-    return (truth["prng"], truth["seed"], truth["skip"], truth["burn"])
-
-
-def truth_index(truth, survivors):
-    """Index of the planted hypothesis among ``survivors`` (a file path, streamed, or a list of records)."""
+def truth_index(truth, survivors, n_positions, mod):
+    """Index of the planted hypothesis among ``survivors`` (a file path, streamed, or a list of
+    records): the same (call, seed, skip, burn), or a recovered state making the planted draws at
+    every history position below ``n_positions`` (seedsift.prng.hypothesis.is_planted)."""
     if not truth.get("synthetic") or survivors is None:
         return None
-    key = _truth_key(truth)
+
+    def match(rec):
+        return is_planted(rec, truth, n_positions, mod)
+
     if isinstance(survivors, (str, Path)):
         from seedsift.prediction.predict import survivor_index
 
-        return survivor_index(survivors, key)
-    return next((i for i, r in enumerate(survivors) if (r["prng_type"], r["seed"], r["skip"], r["burn"]) == key), None)
+        return survivor_index(survivors, match)
+    return next((i for i, r in enumerate(survivors) if match(r)), None)
 
 
 def truth_check(truth, index, prediction, test, n_known, mod, low=0):
@@ -301,7 +302,10 @@ def evaluate(prediction, test, mod, truth, survivors, n_known, seed=0, low=0):
     if prediction.get("status") != "OK":
         reason = f"prediction skipped ({prediction.get('reason')}); " + reason
     truth = truth or {}
-    check = truth_check(truth, truth_index(truth, survivors), prediction, test, n_known, mod, low) if truth else None
+    check = None
+    if truth:
+        index = truth_index(truth, survivors, n_known + len(test), mod)
+        check = truth_check(truth, index, prediction, test, n_known, mod, low)
     ranks = None
     if check and check["survivor"]:
         ranks = {"model": check["rank_posterior"], "baseline": check["rank_baseline"],

@@ -41,7 +41,7 @@ columns a ranking needs; hypotheses are continued only for the survivors that vo
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -86,14 +86,26 @@ class Survivors:
     holdout_matches: np.ndarray
     path: object
     sha256: str
+    # Recovered generator states (sieve.search: state) by row; the other rows are seeded.
+    states: dict = field(default_factory=dict)
 
     def __len__(self):
         return int(self.ids.shape[0])
 
     def record(self, i):
         row = self.ids[i]
-        return {"seed": int(row["seed"]), "prng_type": self.prng_types[int(row["prng"])],
-                "skip": int(row["skip"]), "burn": int(row["burn"])}
+        rec = {"seed": int(row["seed"]), "prng_type": self.prng_types[int(row["prng"])],
+               "skip": int(row["skip"]), "burn": int(row["burn"])}
+        if int(i) in self.states:
+            rec["state"] = self.states[int(i)]
+        return rec
+
+    def states_of(self, rows):
+        """The states of ``rows`` (None for a seeded row), or None when none of them has one."""
+        if not self.states:
+            return None
+        states = [self.states.get(int(i)) for i in rows]
+        return states if any(st is not None for st in states) else None
 
     def column(self, name):
         if name not in self.kept:
@@ -145,7 +157,7 @@ def read_survivors(path, train=None, mod=None, residue_mods=None, keep_all=True)
     batches, so the schema matches the model's. ``holdout_matches`` is an array when every
     record has one, else None. A hypothesis listed twice is refused: it would vote twice.
     """
-    ids, prng_codes = _Growing(IDS_DTYPE), {}
+    ids, prng_codes, states = _Growing(IDS_DTYPE), {}, {}
     rows, holdout, bare = None, _Growing(np.int64), []
     names, kept, with_features, has_holdout = None, [], None, True
     with ArrayReader(path, "survivors") as reader:
@@ -163,10 +175,13 @@ def read_survivors(path, train=None, mod=None, residue_mods=None, keep_all=True)
                 raise InputError(path, f"record {index} field 'features'", "present in some records and missing in others")
             code = prng_codes.setdefault(rec["prng_type"], len(prng_codes))
             ids.append((rec["seed"], rec["skip"], rec["burn"], code))
+            if "state" in rec:
+                states[index] = rec["state"]
             if with_features:
                 rows.append(_feature_row(path, index, rec, names, kept))
             else:
-                bare.append({k: rec.get(k, 0.0) for k in (*chunks.SURVIVOR_FIELDS, *chunks.SIEVE_FIELDS)})
+                bare.append({k: rec.get(k, 0.0) for k in (*chunks.SURVIVOR_FIELDS, *chunks.SIEVE_FIELDS)}
+                            | ({"state": rec["state"]} if "state" in rec else {}))
             value = rec.get("holdout_matches")
             if has_holdout and (type(value) is not int or value < 0):
                 has_holdout = False
@@ -189,7 +204,7 @@ def read_survivors(path, train=None, mod=None, residue_mods=None, keep_all=True)
     else:
         names, X, has_holdout = [], np.empty((0, 0), dtype=np.float32), False
     return Survivors(ids=ids, prng_types=list(prng_codes), names=names, kept=kept, X=X,
-                     holdout_matches=holdout.array() if has_holdout else None, path=path, sha256=sha)
+                     holdout_matches=holdout.array() if has_holdout else None, path=path, sha256=sha, states=states)
 
 
 def _refuse_duplicates(path, ids, prng_types):
@@ -229,7 +244,8 @@ def extra_matches(survivors, start, draws, mod):
         for lo in range(0, rows.size, FEATURE_BATCH):
             part = rows[lo:lo + FEATURE_BATCH]
             ids = survivors.ids[part]
-            pred = hypothesis_draws(prng, ids["seed"], positions, ids["skip"], ids["burn"], mod)
+            pred = hypothesis_draws(prng, ids["seed"], positions, ids["skip"], ids["burn"], mod,
+                                    states=survivors.states_of(part))
             out[part] = (pred == actual).sum(axis=1)
     return out
 
@@ -269,7 +285,8 @@ def continue_hypotheses(survivors, rows, start, horizon, mod):
         pick = np.flatnonzero(codes == code)
         if pick.size:
             ids = survivors.ids[rows[pick]]
-            out[pick] = hypothesis_draws(prng, ids["seed"], positions, ids["skip"], ids["burn"], mod)
+            out[pick] = hypothesis_draws(prng, ids["seed"], positions, ids["skip"], ids["burn"], mod,
+                                         states=survivors.states_of(rows[pick]))
     return out
 
 
@@ -582,10 +599,10 @@ def run(models_dir, survivors_path, train, holdout, mod, params, residue_mods, o
     return 0 if doc["status"] == "OK" else EXIT_SKIPPED
 
 
-def survivor_index(path, key):
-    """Index of the record (prng_type, seed, skip, burn) == ``key`` in a survivors file, or None (streamed)."""
+def survivor_index(path, match):
+    """Index of the first record of a survivors file for which ``match(record)`` holds, or None (streamed)."""
     with ArrayReader(path, "survivors") as reader:
         for index, rec in reader:
-            if (rec.get("prng_type"), rec.get("seed"), rec.get("skip"), rec.get("burn")) == key:
+            if match(rec):
                 return index
     return None

@@ -320,41 +320,58 @@ def _minstd_downscale(raw, n):
             return ret // scaling
 
 
-def call_stream(name, seed, mod):
-    """A function returning successive draws in [0, mod) of runtime call ``name`` seeded with ``seed``."""
+def seeded_generator(name, seed):
+    """The generator of call ``name`` as its runtime seeds it with ``seed``."""
     seed = int(seed)
     if name in families.FAMILIES:
-        gen = families.generator(name, seed & M32)
+        return families.generator(name, seed & M32)
+    if name == "java.util.Random.nextInt":
+        return JavaLCG(seed & M64)
+    if name.startswith("python.random."):
+        return MT(cpython_init_by_array(cpython_key(seed)))
+    if name in ("numpy.random.RandomState.randint", "cpp.mt19937.uniform_int_distribution"):
+        return MT(_init_genrand(seed & M32))
+    if name.startswith("php.mt_rand"):
+        return MT(_init_genrand(seed & M32), legacy=name.endswith(".legacy"))
+    if name == "glibc.rand":
+        return GlibcRandom(seed)
+    if name == "cpp.minstd_rand.uniform_int_distribution":
+        return families.MinstdRand(seed & M32)
+    check_name(name)
+    raise AssertionError(name)
+
+
+def call_on(name, gen, mod):
+    """A function returning successive draws in [0, mod) of call ``name`` made with generator ``gen``
+    (seeded by :func:`seeded_generator`, or set to a recovered state)."""
+    if name in families.FAMILIES:
         return lambda: gen.next() % mod
     if name == "java.util.Random.nextInt":
-        gen = JavaLCG(seed & M64)
         return lambda: _java_next_int(gen, mod)
-    if name.startswith("python.random."):
-        gen = MT(cpython_init_by_array(cpython_key(seed)))
-        if name == "python.random.getrandbits":
-            k = mod.bit_length() - 1
-            return lambda: gen.next() >> (32 - k) if k else 0
+    if name == "python.random.getrandbits":
+        k = mod.bit_length() - 1
+        return lambda: gen.next() >> (32 - k) if k else 0
+    if name == "python.random.randrange":
         return lambda: _randbelow(gen.next, mod)
     if name == "numpy.random.RandomState.randint":
-        gen = MT(_init_genrand(seed & M32))
         return lambda: _numpy_masked(gen.next, mod)
     if name.startswith("php.mt_rand"):
-        legacy = name.endswith(".legacy")
-        gen = MT(_init_genrand(seed & M32), legacy=legacy)
         if ".unbounded" in name:
             return lambda: (gen.next() >> 1) % mod
-        return lambda: (_php_legacy_range if legacy else _php_range32)(gen.next, mod)
+        return lambda: (_php_legacy_range if name.endswith(".legacy") else _php_range32)(gen.next, mod)
     if name == "glibc.rand":
-        gen = GlibcRandom(seed)
         return lambda: gen.next() % mod
     if name == "cpp.mt19937.uniform_int_distribution":
-        gen = MT(_init_genrand(seed & M32))
         return lambda: _lemire32(gen.next, mod)
     if name == "cpp.minstd_rand.uniform_int_distribution":
-        gen = families.MinstdRand(seed & M32)
         return lambda: _minstd_downscale(gen.next, mod)
     check_name(name)
     raise AssertionError(name)
+
+
+def call_stream(name, seed, mod):
+    """A function returning successive draws in [0, mod) of runtime call ``name`` seeded with ``seed``."""
+    return call_on(name, seeded_generator(name, seed), mod)
 
 
 def draws(name, seed, n_calls, mod, low=0):

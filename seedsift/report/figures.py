@@ -275,7 +275,8 @@ def forward_matches(counts, path):
         ax.set_xlim(ks[0] - 0.75, ks[-1] + 0.75)
         ax.set_xlabel(f"matches in the forward window of {counts['window']} draws")
         ax.set_ylabel("survivors (log scale)")
-        ax.set_title(f"{prng}: {fam['seeds_tested']:,} seeds x {counts['n_skips']} skips", loc="left", fontsize=10)
+        what = "recovered states" if fam.get("search") == "state" else f"{fam['seeds_tested']:,} seeds"
+        ax.set_title(f"{prng}: {what} x {counts['n_skips']} skips", loc="left", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[n:]:
         ax.set_axis_off()

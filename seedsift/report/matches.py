@@ -51,7 +51,8 @@ def count_forward_matches(survivors_path, sieve_summary):
         required = fam["required_matches"]
         rows = [{"matches": k, "observed": counts.pop((prng, k), 0), "expected": e}
                 for k, e in expected_by_matches(fam["seeds_tested"], window, mod, n_skips, required)]
-        families[prng] = {"seeds_tested": fam["seeds_tested"], "required_matches": required, "rows": rows,
+        families[prng] = {"seeds_tested": fam["seeds_tested"], "search": fam.get("search", "seeds"),
+                          "required_matches": required, "rows": rows,
                           "observed_total": sum(r["observed"] for r in rows),
                           "expected_total": fam["expected_false_forward"]}
     if counts:

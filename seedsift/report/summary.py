@@ -1,8 +1,10 @@
 """The run summary printed at the end of ``make run``: what was found, next to chance."""
 
 from seedsift.jsonio import atomic_write_text, iter_records, read_json, write_json
+from seedsift.prng.hypothesis import is_planted
 from seedsift.provenance import agent_metadata, parent_run_id_of
 from seedsift.sieve import recover
+from seedsift.sieve.state import render_lines as state_lines
 
 
 def _fmt_expected(x):
@@ -22,8 +24,9 @@ def _fmt_devices(devices):
     return " + ".join(f"{label} x{n}" for label, n in sorted(devices.items()))
 
 
-def planted_rank(truth, bidirectional_path):
-    """Where the planted seed stands among the bidirectional survivors (None if not planted)."""
+def planted_rank(truth, bidirectional_path, n_draws=1000):
+    """Where the planted seed stands among the bidirectional survivors (None if not planted); a
+    recovered state counts when it makes the planted draws at the first ``n_draws`` positions."""
     if not truth.get("synthetic"):
         return None
     found = None
@@ -32,7 +35,7 @@ def planted_rank(truth, bidirectional_path):
         if rec["prng_type"] != truth["prng"]:
             continue
         same_family += 1
-        if rec["seed"] == truth["seed"] and rec["skip"] == truth["skip"] and rec["burn"] == truth["burn"]:
+        if is_planted(rec, truth, n_draws, truth["mod"]):
             found = rec
     return {
         "prng": truth["prng"], "seed": truth["seed"], "skip": truth["skip"],
@@ -48,10 +51,11 @@ def build(data, truth, sieve, bidirectional, scoring, comparison, predictions, e
     truth_doc = read_json(truth)
     evaluation_doc = read_json(evaluation)
     pred = read_json(predictions)
+    data_doc = read_json(data)
     return {
-        "data": read_json(data),
+        "data": data_doc,
         "sieve": read_json(sieve),
-        "planted": planted_rank(truth_doc, bidirectional),
+        "planted": planted_rank(truth_doc, bidirectional, data_doc.get("n_draws", 1000)),
         "recovered": read_json(recovered) if recovered else None,
         "scoring": read_json(scoring),
         "training": read_json(comparison),
@@ -74,6 +78,31 @@ def render(summary):
         f"Draws: {d['n_draws']} ({'synthetic' if d['synthetic'] else d['source']}), mod {d['mod']}; "
         f"train {d['n_train']}, holdout {d['n_holdout']}, test {d['n_test']}.",
         "",
+    ]
+    lines += state_lines(s) if s.get("search") == "state" else render_seed_sieve(s)
+    p = summary.get("planted")
+    if p is not None:
+        if p["bidirectional_survivor"]:
+            lines.append(
+                f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: recovered as a bidirectional "
+                f"survivor ({p['forward_matches']}+{p['reverse_matches']} window matches), one of "
+                f"{p['family_survivors']:,} {p['prng']} survivors."
+            )
+        else:
+            lines.append(f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: NOT among the survivors.")
+    if summary.get("recovered"):
+        lines += ["", *recover.render(summary["recovered"]).splitlines()]
+    lines += ["", *render_scoring(summary["scoring"])]
+    lines += ["", "Training (k-fold trials; CV AUC = validation positive AUC, 0.5 = no better than chance; "
+                  "test part never used to choose):",
+              *("  " + ln for ln in render_comparison(summary["training"]).splitlines())]
+    lines += ["", *render_prediction(summary["prediction"]), *render_evaluation(summary["evaluation"])]
+    return "\n".join(lines) + "\n"
+
+
+def render_seed_sieve(s):
+    """The seed sieve's lines: per call, the seeds tested and the survivors next to chance."""
+    lines = [
         f"Seed sieve: seeds [{s['seed_range'][0]}, {s['seed_range'][1]}), skips {s['skip_range'][0]}..{s['skip_range'][1]}, "
         f"window {s['window']} draws, pass = at least "
         f"{next(iter(s['families'].values()))['required_matches'] if s['families'] else '?'} matches.",
@@ -93,24 +122,7 @@ def render(summary):
     )
     if s.get("chance_note"):
         lines.append(f"  Verdict on the counts: {s['chance_note']}.")
-    p = summary.get("planted")
-    if p is not None:
-        if p["bidirectional_survivor"]:
-            lines.append(
-                f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: recovered as a bidirectional "
-                f"survivor ({p['forward_matches']}+{p['reverse_matches']} window matches), one of "
-                f"{p['family_survivors']:,} {p['prng']} survivors."
-            )
-        else:
-            lines.append(f"Planted generator {p['prng']} seed {p['seed']} skip {p['skip']}: NOT among the survivors.")
-    if summary.get("recovered"):
-        lines += ["", *recover.render(summary["recovered"]).splitlines()]
-    lines += ["", *render_scoring(summary["scoring"])]
-    lines += ["", "Training (k-fold trials; CV AUC = validation positive AUC, 0.5 = no better than chance; "
-                  "test part never used to choose):",
-              *("  " + ln for ln in render_comparison(summary["training"]).splitlines())]
-    lines += ["", *render_prediction(summary["prediction"]), *render_evaluation(summary["evaluation"])]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # Said on every run: where the lift's two comparisons are explained, with the figures of three cases.

@@ -14,6 +14,7 @@ import numpy as np
 from seedsift.errors import InputError
 from seedsift.jsonio import JsonArrayWriter, iter_records, write_json, write_json_array
 from seedsift.prng import runtimes
+from seedsift.prng import state as prng_state
 from seedsift.scoring import features
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ def check_survivor(path, index, rec, need_sieve=True):
     if rec["seed"] >= limit:
         raise InputError(path, f"record {index} field 'seed'",
                          f"value {rec['seed']} is outside the seed space [0, {limit}) of {rec['prng_type']}")
+    if "state" in rec:
+        problem = prng_state.check_state(rec["prng_type"], rec["state"])
+        if problem:
+            raise InputError(path, f"record {index} field 'state'", problem)
     if need_sieve:
         for field in SIEVE_FIELDS:
             value = rec.get(field)
@@ -132,6 +137,7 @@ def score_records(records, train, holdout, mod, residue_mods):
                 "features": dict(zip(names, row)),
                 "holdout_quality": h / n_hold if n_hold else 0.0,
                 "holdout_matches": h,
+                **({"state": rec["state"]} if "state" in rec else {}),
             })
     return out
 

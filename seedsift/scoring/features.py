@@ -184,7 +184,7 @@ def compute(records, train, holdout, mod, residue_mods):
         rows = np.asarray(rows)
         pick = [records[r] for r in rows]
         pred = hypothesis_draws(prng, [r["seed"] for r in pick], positions, [r["skip"] for r in pick],
-                                [r["burn"] for r in pick], mod)
+                                [r["burn"] for r in pick], mod, states=[r.get("state") for r in pick])
         for name, column in from_predictions(pred[:, :n_train], train, mod, residue_mods).items():
             X[rows, names.index(name)] = column
         holdout_matches[rows] = (pred[:, n_train:] == hold).sum(axis=1)

@@ -9,13 +9,17 @@ where the history has test draws, the check also says how many of them it reprod
 step before has read).
 """
 
+import math
+
 import numpy as np
 
 from seedsift.jsonio import iter_records
 from seedsift.prng import runtimes
 from seedsift.prng.hypothesis import hypothesis_draws
+from seedsift.prng.state import lcg
 from seedsift.sieve.seeds import as_time
-from seedsift.stats import binom_sf
+from seedsift.sieve.state import log_hypotheses
+from seedsift.stats import binom_logsf
 
 FORMAT = "seedsift.recovered/1"
 # A hypothesis counts as recovered when fewer than this many equally good ones are expected by chance.
@@ -33,11 +37,12 @@ def _groups(records):
     return by
 
 
-def check(records, known, test, mod, hypotheses_tested):
+def check(records, known, test, mod, log_tested):
     """Matches of every record over the ``known`` draws (offsets) and its continuation.
 
-    ``hypotheses_tested`` maps a call name to (seeds tested) x (skips). Returns one row per
-    record: matches, chance figure E, recovered, next draws (offsets) and test matches.
+    ``log_tested`` maps a call name to the natural log of the hypotheses it tested: (seeds tested)
+    x (skips), or for a state search (skips) x 2^(state bits). Returns one row per record: matches,
+    chance figure E, recovered, next draws (offsets) and test matches.
     """
     n, horizon = len(known), max(len(test), NEXT_DRAWS)
     known = np.asarray(known, dtype=np.int64)
@@ -45,16 +50,19 @@ def check(records, known, test, mod, hypotheses_tested):
     for prng, idx in _groups(records).items():
         pick = [records[i] for i in idx]
         draws = hypothesis_draws(prng, [r["seed"] for r in pick], np.arange(n + horizon),
-                                 [r["skip"] for r in pick], [r["burn"] for r in pick], mod)
+                                 [r["skip"] for r in pick], [r["burn"] for r in pick], mod,
+                                 states=[r.get("state") for r in pick])
         matches = (draws[:, :n] == known).sum(axis=1)
         q = runtimes.match_probability(prng, mod)
-        tested = hypotheses_tested.get(prng, 0)
+        tested = log_tested.get(prng, -math.inf)
         for j, i in enumerate(idx):
             m = int(matches[j])
-            expected = tested * binom_sf(m, n, q) if m > n * q else float(tested)
+            log_e = tested + (binom_logsf(m, n, q) if m > n * q else 0.0)
+            expected = math.exp(min(log_e, 700.0)) if log_e > -700.0 else 0.0
             nxt = draws[j, n:].tolist()
             rows[i] = {
                 "matches": m, "n_known": n, "match_rate": m / n if n else 0.0, "expected_false": expected,
+                "log10_expected_false": log_e / math.log(10) if log_e > -math.inf else None,
                 "recovered": expected < RECOVERED_BELOW, "next_draws": nxt,
                 "test_matches": int(sum(a == b for a, b in zip(nxt, test))) if test else None,
             }
@@ -65,11 +73,13 @@ def recover(survivors_path, sieve_summary, known, test, params):
     """The recovered.json document: the survivors that reproduce the known draws, best first."""
     sv, mod, low = params["sieve"], params["mod"], params.get("low", 0)
     n_skips = sv["skip_max"] - sv["skip_min"] + 1
-    tested = {name: fam["seeds_tested"] * n_skips for name, fam in sieve_summary["families"].items()}
+    families = sieve_summary["families"]
+    by_state = sv.get("search") == "state"
+    log_tested = {name: log_hypotheses(fam, n_skips) for name, fam in families.items()}
     records = [rec for _, rec in iter_records(survivors_path)]
     records.sort(key=lambda r: (-(r["forward_matches"] + r["reverse_matches"]), r["prng_type"], r["seed"], r["skip"]))
     checked = records[:MAX_CHECKED]
-    rows = check(checked, known, test, mod, tested)
+    rows = check(checked, known, test, mod, log_tested)
     unit = sv["seed_time"]["unit"] if sv["seed_time"]["start"] is not None else None
     found = []
     for rec, row in sorted(zip(checked, rows), key=lambda rr: (-rr[1]["matches"], rr[1]["expected_false"],
@@ -78,7 +88,9 @@ def recover(survivors_path, sieve_summary, known, test, params):
             continue
         entry = {"prng_type": rec["prng_type"], "seed": rec["seed"], "skip": rec["skip"], "burn": rec["burn"],
                  **row, "next_draws": [low + v for v in row["next_draws"]]}
-        if unit:
+        if "state" in rec:
+            entry["state"] = rec["state"]
+        elif unit:
             entry["seed_time"] = as_time(rec["seed"], unit)
         found.append(entry)
     return {
@@ -89,15 +101,39 @@ def recover(survivors_path, sieve_summary, known, test, params):
         "n_test": len(test),
         "survivors_checked": len(checked),
         "survivors": len(records),
-        "hypotheses_tested": tested,
+        "search": "state" if by_state else "seeds",
+        "hypotheses_tested": {name: fam["seeds_tested"] * n_skips for name, fam in families.items()
+                              if fam.get("search") != "state"},
+        "states_tested": {name: f"{n_skips} skip(s) x 2^{fam['state_bits']} states" for name, fam in families.items()
+                          if fam.get("search") == "state"},
         "recovered_below": RECOVERED_BELOW,
         "seed_time_unit": unit,
         "recovered": found,
         "verdict": (f"{len(found)} hypothes{'is' if len(found) == 1 else 'es'} reproduce the known draws "
-                    f"beyond chance" if found else
-                    "no hypothesis reproduces the known draws beyond chance: the seed is not in the searched "
-                    "range, the call or the skip range is another, or the draws are not from a searched generator"),
+                    f"beyond chance" if found else _nothing(by_state)),
     }
+
+
+def _nothing(by_state):
+    if by_state:
+        return ("no recovered state reproduces the known draws beyond chance: the call or the skip range is "
+                "another, the history has gaps, or the draws are not from a searched generator")
+    return ("no hypothesis reproduces the known draws beyond chance: the seed is not in the searched "
+            "range, the call or the skip range is another, or the draws are not from a searched generator")
+
+
+def describe_state(prng, state):
+    """A recovered state in words (for java.util.Random also the seed whose new Random(seed) starts there)."""
+    words = state["words"]
+    if state["generator"] == "java_lcg48":
+        s = words[0]
+        text = f"48-bit state 0x{s:012x}"
+        if prng == "java.util.Random.nextInt":
+            text += f" (new Random({s ^ lcg.MULT}) makes the same draws)"
+        return text
+    if len(words) > 4:
+        return f"{len(words)}-word {state['generator']} state (x_0 = 0x{words[0]:08x}, x_1 = 0x{words[1]:08x}, ...)"
+    return f"{state['generator']} state (" + ", ".join(f"0x{w:08x}" for w in words) + ")"
 
 
 def render(doc):
@@ -108,8 +144,12 @@ def render(doc):
         when = f" = {r['seed_time']}" if r.get("seed_time") else ""
         test = (f"; reproduces {r['test_matches']} of {doc['n_test']} unseen test draws"
                 if r["test_matches"] is not None else "")
-        lines.append(f"  {r['prng_type']} seed {r['seed']}{when} skip {r['skip']}: {r['matches']}/{r['n_known']} "
-                     f"known draws (chance: {r['expected_false']:.3g} such hypotheses expected){test}")
+        what = (f"state candidate {r['seed']}: {describe_state(r['prng_type'], r['state'])}," if "state" in r
+                else f"seed {r['seed']}{when}")
+        chance = (f"{r['expected_false']:.3g}" if r["expected_false"] > 0 or r.get("log10_expected_false") is None
+                  else f"1e{r['log10_expected_false']:.0f}")
+        lines.append(f"  {r['prng_type']} {what} skip {r['skip']}: {r['matches']}/{r['n_known']} "
+                     f"known draws (chance: {chance} such hypotheses expected){test}")
         label = "next draws after the known ones" if doc["n_test"] == 0 else "its draws from the first test draw on"
         lines.append(f"    {label}: {r['next_draws']}")
     lines.append(f"Verdict: {doc['verdict']}.")

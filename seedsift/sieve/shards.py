@@ -79,7 +79,8 @@ def run_shard(train_path, prng, shard, params, output, parent=None):
 
 def _read_shard(path):
     data = read_json(path, "sieve shard")
-    for key in ("prng_type", "seed_start", "seed_end", "stats", "survivors"):
+    state = data.get("search") == "state"  # a state file (sieve.search: state) in place of the shards
+    for key in ("prng_type", "stats", "survivors") + (("family",) if state else ("seed_start", "seed_end")):
         if key not in data:
             raise InputError(path, f"field '{key}'", "missing: the shard file is incomplete")
     return data
@@ -94,6 +95,10 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
     families, survivors = {}, []
     for path in shard_paths:
         data = _read_shard(path)
+        if data.get("search") == "state":
+            families[data["prng_type"]] = data["family"]
+            survivors.extend(data["survivors"])
+            continue
         fam = families.setdefault(data["prng_type"], {
             "seeds_tested": 0, "stage1_candidates": 0, "forward_survivors": 0,
             "bidirectional_survivors": 0, "shards": 0, "devices": {},
@@ -109,6 +114,8 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
     n_fwd = write_json_array(forward_out, survivors)
     n_bid = write_json_array(bidirectional_out, (r for r in survivors if r["bidirectional"]))
     for prng, fam in families.items():
+        if fam.get("search") == "state":
+            continue  # its chance figure is the state file's
         spec = spec_of(prng, train, params)
         exp_f, exp_b = spec.expected_false(fam["seeds_tested"])
         fam["expected_false_forward"] = exp_f
@@ -116,6 +123,7 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         fam["required_matches"] = spec.required
     sv = params["sieve"]
     summary = {
+        "search": sv.get("search", "seeds"),
         "n_train": len(train),
         "mod": params["mod"],
         "window": sv["window"],

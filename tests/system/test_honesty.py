@@ -29,9 +29,11 @@ from seedsift.jsonio import read_json, sha256_file, write_json_array
 from seedsift.prediction import evaluation
 from seedsift.prediction import predict as prediction
 from seedsift.prng import hypothesis
+from seedsift.prng import state as prng_state
 from seedsift.prng.families import FAMILIES
 from seedsift.scoring.chunks import score_records
 from seedsift.sieve import search
+from seedsift.sieve import state as sieve_state
 from seedsift.stats import binom_interval, poisson_interval
 
 from conftest import TINY_CONFIG, deep_update, snakemake
@@ -180,6 +182,70 @@ def test_random_draws_give_no_signal(tmp_path):
         assert result["chance_rate"] == pytest.approx(chance)
         assert lo <= result["topk_hits"] <= hi, (name, result["topk_hits"], (lo, hi))
     assert ev["model"]["p_value"] > evaluation.ALPHA
+
+
+# -- sieve.search: state -------------------------------------------------------------------------
+# Seeds no search reaches (random 64-bit longs, os.urandom-seeded CPython), an unknown burn: the state
+# search finds the state at the first training draw, Steps 3-6 rank it first and predict its draws.
+STATE_PLANTED = [("java.util.Random.nextInt", 1000, 150, "xgboost"), ("python.random.getrandbits", 1 << 32, 760, "xgboost")]
+
+
+def run_state_steps(tmp_path, draws, prng, mod, n_train, model_type, horizon=N_TEST):
+    """Steps 2-6 and the evaluation with sieve.search: state in place of the seed sieve."""
+    train, holdout = draws[:n_train], draws[n_train:n_train + N_HOLDOUT]
+    test = draws[n_train + N_HOLDOUT:]
+    spec = search.SieveSpec(prng, tuple(train), mod, 0, SKIP_MAX, 0, 1, 4, 1.0)
+    runs, records = sieve_state.recover_all(spec)
+    scored = score_records([r for r in records if r["bidirectional"]], train, holdout, mod, RESIDUES)
+    path = tmp_path / "survivors_with_scores.json"
+    write_json_array(path, scored)
+    out = tmp_path / "predictions.json"
+    if scored:
+        models_dir = fit_and_save(tmp_path, scored, model_type)
+        prediction.run(models_dir, path, train, holdout, mod, dict(PARAMS, horizon=horizon), RESIDUES, out, [])
+    return runs, records, scored, test, read_json(out) if scored else None
+
+
+@pytest.mark.parametrize("prng,mod,n_train,model_type", STATE_PLANTED, ids=[c[0] for c in STATE_PLANTED])
+def test_planted_state_is_recovered_ranked_first_and_predicted(tmp_path, prng, mod, n_train, model_type):
+    seed = RNG.randrange(1 << 63)  # far outside any seed range a search could cover
+    skip, burn = RNG.randint(0, SKIP_MAX), RNG.randrange(50)
+    n = n_train + N_HOLDOUT + N_TEST
+    case = f"replay: synthetic.generate({prng!r}, {seed}, {skip}, {burn}, {n}, {mod}, 0.0, 1)"
+    draws, truth = synthetic.generate(prng, seed, skip, burn, n, mod, 0.0, 1)
+    runs, records, scored, test, doc = run_state_steps(tmp_path, draws, prng, mod, n_train, model_type)
+
+    # Step 2: exactly one state, under the planted skip; every other skip finds none.
+    assert [(r["skip"], r["outcome"]) for r in runs if r["outcome"] != "none"] == [(skip, "unique")], (case, runs)
+    assert len(records) == 1 and records[0]["bidirectional"] and records[0]["skip"] == skip, case
+    assert scored[0]["holdout_quality"] == 1.0 and scored[0]["state"] == records[0]["state"], case
+
+    # Step 6: ranked first; its continuation is the generator's own next draws.
+    assert doc["status"] == "OK", (case, doc.get("reason"))
+    n_known = n_train + N_HOLDOUT
+    clean = hypothesis.hypothesis_draws(prng, [seed], np.arange(n_known, n_known + N_TEST), skip, burn, mod)[0].tolist()
+    assert doc["top_survivors"][0]["next_draws"] == clean == test, case
+    assert [s["predictions"][0] for s in doc["steps"]] == clean, case
+
+    # The evaluation knows the state for the planted hypothesis and says signal.
+    ev = evaluation.evaluate(doc, test, mod, truth, scored, n_known)
+    assert ev["verdict"] == "signal", (case, ev["reason"])
+    assert ev["truth"]["survivor"] and ev["truth"]["rank_posterior"] == 1 and ev["truth"]["reproduces_test_draws"], case
+
+
+def test_random_draws_give_no_state():
+    """os.urandom draws: no state for any call or skip (never a false recovery), and the chance figure
+    of the state search says none was to be expected."""
+    train = urandom_draws(N_TRAIN)
+    for prng in ("java.util.Random.nextInt", "java_random", "xorshift128", "xorshift32"):
+        spec = search.SieveSpec(prng, tuple(train), MOD, 0, SKIP_MAX, 0, 1, 4, 1.0)
+        runs, records = sieve_state.recover_all(spec)
+        assert records == [] and all(r["outcome"] == "none" for r in runs), (prng, runs)
+        assert all("no consistent state" in r["statement"] for r in runs), prng
+        method = prng_state.method_for(prng, MOD)
+        assert sieve_state.expected_false(method.state_bits, SKIP_MAX + 1, N_TRAIN, spec.match_probability) < 1e-100
+    mt = [int.from_bytes(os.urandom(4), "little") for _ in range(700)]
+    assert prng_state.recover("mt19937", mt, 1 << 32).outcome == "none"
 
 
 def test_equal_models_are_equal_files(tmp_path):
