@@ -126,12 +126,6 @@ def _rotl32(x, k):
 
 
 @njit(inline="always")
-def _cdiv(a, b):
-    # C's integer division (truncates toward zero) for b > 0.
-    return a // b if a >= 0 else -((-a) // b)
-
-
-@njit(inline="always")
 def _cpython_step1(st32, cur, word, i, add):
     # mt[i] = (word ^ ((mt[i-1] ^ (mt[i-1] >> 30)) * 1664525)) + key + j, word = init_genrand's mt[i].
     for l in range(LANES):
@@ -202,22 +196,38 @@ def _cpython_init(sl, st32, base, top):
         st32[0, l] = U32(0x80000000)
 
 
+_M31 = np.int64(2147483647)
+
+
 @njit(inline="always")
 def _glibc_seed(sl, st32):
-    """srand(seed): the 31 words of glibc's TYPE_3 state (16807 LCG by Schrage on int32)."""
+    """srand(seed): the 31 words of glibc's TYPE_3 state.
+
+    glibc computes r[i] = 16807 r[i-1] mod (2^31 - 1) by Schrage's method on int32; its result is
+    the non-negative residue (r[0], the seed as an int32, may be negative; 0 becomes 1). Here the
+    product is reduced as a Mersenne modulus (x mod 2^31-1 = (x & M) + (x >> 31), then one
+    subtraction), lane by lane, which vectorizes; tests/prng/test_runtimes.py compares with glibc.
+    """
     for l in range(LANES):
         s = np.int64(sl[l] & MASK32)
         if s == 0:
             s = np.int64(1)
+        st32[0, l] = U32(s)
         word = s - np.int64(1 << 32) if s >= np.int64(1 << 31) else s
-        st32[0, l] = U32(np.uint64(word) & MASK32)
-        for i in range(1, 31):
-            hi = _cdiv(word, np.int64(127773))
-            lo = word - hi * np.int64(127773)
-            word = np.int64(16807) * lo - np.int64(2836) * hi
-            if word < 0:
-                word += np.int64(2147483647)
-            st32[i, l] = U32(word)
+        # 16807 * word mod M for word in [-2^31, 2^31): shift by 2M to make it non-negative.
+        x = np.int64(16807) * (word + np.int64(2) * _M31)
+        x = (x & _M31) + (x >> np.int64(31))
+        x = (x & _M31) + (x >> np.int64(31))
+        if x >= _M31:
+            x -= _M31
+        st32[1, l] = U32(x)
+    for i in range(2, 31):
+        for l in range(LANES):
+            x = np.int64(16807) * np.int64(st32[i - 1, l])
+            x = (x & _M31) + (x >> np.int64(31))
+            if x >= _M31:
+                x -= _M31
+            st32[i, l] = U32(x)
 
 
 @njit(inline="always")
@@ -387,10 +397,13 @@ def _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base):
         for t in range(uidx.size):
             row = coef[uidx[t]]
             for l in range(LANES):
-                acc = U32(0)
-                for j in range(31):
-                    acc = U32(acc + U32(row[j] * st32[j, l]))
-                res[t, l] = U32(acc >> U32(1))
+                res[t, l] = U32(0)
+            for j in range(31):
+                c = row[j]
+                for l in range(LANES):
+                    res[t, l] = U32(res[t, l] + U32(c * st32[j, l]))
+            for l in range(LANES):
+                res[t, l] = U32(res[t, l] >> U32(1))
         return
     if (gen == MT19937 or gen == MT_PHP_LEGACY) and uidx[-1] < MT_STATELESS_LIMIT:
         # php_mt_seed's trick: outputs < 227 need only init words, no array, no twist.
@@ -565,6 +578,19 @@ def _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
     True when some output was rejected (then the draws are wrong and the block must walk)."""
     bad = False
     t = 0
+    if mp == MAP_JAVA_INT and not a:
+        # Java's nextInt(bound), bound not a power of two: u = next(31), rejected when u >= b.
+        for k in range(cidx[cidx.size - 1] + 1):
+            if cidx[t] == k:
+                for l in range(LANES):
+                    r = np.int64(res[k, l] >> U32(1))
+                    vals[t, l] = _residue(r, inv, modi)
+                    bad |= r >= b
+                t += 1
+            else:
+                for l in range(LANES):
+                    bad |= np.int64(res[k, l] >> U32(1)) >= b
+        return bad
     for k in range(cidx[cidx.size - 1] + 1):
         if cidx[t] == k:
             for l in range(LANES):

@@ -27,6 +27,11 @@ def _mods(name):
     return MODS + ([large] if large <= runtimes.mod_limit(name) else [])
 
 
+# Seeds at the edges of the 32-bit signed and unsigned ranges (glibc reads the seed as an int32,
+# srand(0) is srand(1), 2^31 - 1 is glibc's modulus).
+EDGE_SEEDS = [0, 1, 2, (1 << 31) - 2, (1 << 31) - 1, 1 << 31, (1 << 31) + 1, (1 << 32) - 2, (1 << 32) - 1]
+
+
 def _seed(rng, name):
     limit = runtimes.seed_limit(name)
     # Seeds above 2^32 where the runtime takes them (a Java long, a CPython int of two words).
@@ -37,6 +42,7 @@ def _seed(rng, name):
 def test_reference_equals_the_real_runtime(name):
     rng = random.Random(name)
     requests = [(_seed(rng, name), rng.choice([0, 1, 17]), mod, 60) for mod in _mods(name) for _ in range(10)]
+    requests += [(seed, 0, mod, 60) for mod in _mods(name)[:2] for seed in EDGE_SEEDS]
     got = real_runtimes.WRITERS[name](requests)
     for (seed, low, mod, n), row in zip(requests, got):
         assert runtimes.draws(name, seed, n, mod, low) == row, (name, seed, low, mod)
@@ -46,7 +52,7 @@ def test_reference_equals_the_real_runtime(name):
 def test_kernel_equals_the_reference(name):
     rng = random.Random(name + "k")
     for mod in _mods(name):
-        seeds = np.array([0, 1, 5489] + [_seed(rng, name) for _ in range(90)], dtype=np.uint64)
+        seeds = np.array([5489] + EDGE_SEEDS + [_seed(rng, name) for _ in range(90)], dtype=np.uint64)
         # Call indices from the start (rejections shift every later call) and far out (long walks).
         for cidx in ([0, 1, 2, 3], [0, 4, 9, 30], [2, 50, 230]):
             draws = hypothesis_draws(name, seeds, np.array(cidx), 0, 0, mod)
