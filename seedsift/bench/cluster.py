@@ -1,7 +1,7 @@
 """The cluster benchmark: ``make cluster-bench``.
 
     python -m seedsift.bench.cluster [--only schedule,overhead,scale] [--jobs 100] [--scale-jobs 1000]
-                                     [--durations-from DIR] [--head-cores 16] [--output bench/out/cluster_bench.json]
+                                     [--durations-from DIR] [--head-cores 16] [--output benchmarks/cluster_bench.json]
 
 Three sections:
 
@@ -294,7 +294,7 @@ def main(argv=None):
     ap.add_argument("--scale-jobs", type=int, default=1000, help="jobs of the scale run (default: 1000)")
     ap.add_argument("--durations-from", type=Path, help="a finished default run's directory for the job lengths")
     ap.add_argument("--head-cores", type=int, default=16, help="the simulated head node's cores (default: 16)")
-    ap.add_argument("--output", type=Path, default=Path("bench/out/cluster_bench.json"))
+    ap.add_argument("--output", type=Path, default=Path("benchmarks/cluster_bench.json"))
     args = ap.parse_args(argv)
     wanted = [s for s in args.only.split(",") if s]
     unknown = sorted(set(wanted) - set(SECTIONS))

@@ -1,6 +1,6 @@
 """The sieve on one GPU: correctness first, then stage-1 seeds/s per call, full sweeps, and Step 3.
 
-    python -m seedsift.bench.gpu_sieve [--quick | --shift N] [--skip-check] [--out bench/out/gpu_sieve.json]
+    python -m seedsift.bench.gpu_sieve [--quick | --shift N] [--skip-check] [--out benchmarks/gpu_sieve.json]
 
 One short script for a machine with a GPU and CuPy (docs/gpu.md says how to run it there):
 
@@ -170,7 +170,7 @@ def main(argv=None, backend=None):
     ap.add_argument("--shift", type=int, default=0, help="2^N times fewer seeds everywhere")
     ap.add_argument("--survivors", type=int, default=20000, help="survivors of the Step 3 measurement")
     ap.add_argument("--skip-check", action="store_true", help="do not compare the GPU with the numba kernels first")
-    ap.add_argument("--out", type=Path, default=Path("bench/out/gpu_sieve.json"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/gpu_sieve.json"))
     args = ap.parse_args(argv)
     shift = max(args.shift, 4 if args.quick else 0)
     if backend is None:

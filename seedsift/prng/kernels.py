@@ -16,6 +16,9 @@ numba widens uint32 arithmetic to 64 bits and can turn mixed uint64/int constant
 so every 32-bit operation is re-cast and every constant is an explicit numpy integer.
 """
 
+# First: it sets the CPU target numba compiles for (seedsift/prng/cpu_target.py).
+from seedsift.prng import cpu_target  # noqa: F401  # isort: skip
+
 import numpy as np
 from numba import njit, prange
 

@@ -9,6 +9,9 @@ one small function of those sums.
 
 import math
 
+# First: it sets the CPU target numba compiles for (seedsift/prng/cpu_target.py).
+from seedsift.prng import cpu_target  # noqa: F401  # isort: skip
+
 import numpy as np
 from numba import njit, prange
 

@@ -1,5 +1,8 @@
 """numba kernels of the GF(2) elimination (seedsift.prng.state.gf2): bit-packed rows, reduced in order."""
 
+# First: it sets the CPU target numba compiles for (seedsift/prng/cpu_target.py).
+from seedsift.prng import cpu_target  # noqa: F401  # isort: skip
+
 import numpy as np
 from numba import njit
 

@@ -1,5 +1,8 @@
 """numba kernel of java.util.Random's bounded search (seedsift.prng.state.lcg)."""
 
+# First: it sets the CPU target numba compiles for (seedsift/prng/cpu_target.py).
+from seedsift.prng import cpu_target  # noqa: F401  # isort: skip
+
 import numpy as np
 from numba import njit, prange
 
