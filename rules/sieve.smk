@@ -12,10 +12,13 @@ rule recover_state:
     benchmark:
         "benchmarks/sieve/{prng}/state.tsv"
     threads: 2
+    resources:
+        **gpu_job("recover_state"),
     params:
         spec=sieve_params,
     shell:
-        "python -m seedsift.cluster.place -- python {input.script:q} --train {input.train:q}"
+        "python -m seedsift.cluster.place --job-type {resources.job_type:q} --inputs {input:q} --outputs {output:q}"
+        " -- python {input.script:q} --train {input.train:q}"
         " --prng {wildcards.prng:q} --params {params.spec:q} --parent {input.parent:q}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
 
