@@ -128,7 +128,7 @@ def _rotl32(x, k):
     return U32(U32(x << U32(k)) | U32(x >> U32(32 - k)))
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _cpython_step1(st32, cur, word, i, add):
     # mt[i] = (word ^ ((mt[i-1] ^ (mt[i-1] >> 30)) * 1664525)) + key + j, word = init_genrand's mt[i].
     for l in range(LANES):
@@ -138,7 +138,7 @@ def _cpython_step1(st32, cur, word, i, add):
         st32[i, l] = v
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _cpython_pass2(st32, prev, start, stop, store):
     for i in range(start, stop):
         if store:
@@ -202,7 +202,7 @@ def _cpython_init(sl, st32, base, top):
 _M31 = np.int64(2147483647)
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _glibc_seed(sl, st32):
     """srand(seed): the 31 words of glibc's TYPE_3 state.
 
@@ -529,7 +529,7 @@ def _lanes(seeds, start, lo, count, sl):
             sl[l] = U64(first + U64(l))
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _walk(mp, res, n_out, cidx, vals, modi, inv, a, b, lane):
     """Draws at call indices cidx of one lane from its raw outputs res[0..n_out); False if too few."""
     pos = 0
