@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seedsift.cluster.supervise import proc_stat
 from seedsift.errors import SeedsiftError
 from seedsift.jsonio import atomic_write_text
 
@@ -396,13 +397,8 @@ def acquire(lockdir, nodes, kinds=None, job_types=None, name=None, clock=time.ti
 
 def run_identity(pid):
     """``pid:start`` of process ``pid`` (its start time in clock ticks), or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    return f"{pid}:{fields[19].decode()}" if len(fields) > 19 else None
+    fields = proc_stat(pid)
+    return f"{pid}:{fields[19].decode()}" if fields and len(fields) > 19 else None
 
 
 def once_per_run(lockdir, node_name, what, run_id, check):

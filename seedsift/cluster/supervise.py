@@ -29,16 +29,22 @@ def set_parent_death_signal(signum=signal.SIGTERM):
     return bool(prctl) and prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
 
 
-def parent_pid_of(pid):
-    """Parent PID of ``pid`` from /proc, or None where /proc cannot tell."""
+def proc_stat(pid):
+    """The fields of /proc/<pid>/stat after the command name (state, parent PID, ...), or None
+    when the process is gone or /proc cannot tell."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
     except OSError:
         return None
     # The command name may hold spaces and parentheses: the fields start after the last ')'.
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    return int(fields[1]) if len(fields) > 1 else None
+    return stat[stat.rfind(b")") + 2 :].split()
+
+
+def parent_pid_of(pid):
+    """Parent PID of ``pid`` from /proc, or None where /proc cannot tell."""
+    fields = proc_stat(pid)
+    return int(fields[1]) if fields and len(fields) > 1 else None
 
 
 class Supervisor:

@@ -11,6 +11,8 @@ so. A lock held by a live snakemake is never touched; Snakemake then refuses to 
 import os
 from pathlib import Path
 
+from seedsift.cluster.supervise import proc_stat
+
 LOCKS = Path(".snakemake") / "locks"
 
 
@@ -23,12 +25,8 @@ def _argv(pid):
 
 
 def _state(pid):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2 :].split()[0].decode()
+    fields = proc_stat(pid)
+    return fields[0].decode() if fields else None
 
 
 def is_snakemake(argv):

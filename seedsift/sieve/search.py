@@ -118,21 +118,26 @@ def _select(seeds, counts, spec):
     records = []
     for r in rows.tolist():
         k = int(best[r])
-        f, v = int(fwd[r, k]), int(rev[r, k])
-        records.append({
-            "seed": int(seeds[r]),
-            "prng_type": spec.prng,
-            "skip": int(spec.skips[k]),
-            "burn": spec.burn,
-            "window_start": spec.window_start,
-            "window": spec.window,
-            "forward_matches": f,
-            "reverse_matches": v,
-            "forward_match_rate": f / spec.window,
-            "reverse_match_rate": v / spec.window,
-            "bidirectional": bool(pass_b[r, k]),
-        })
+        records.append(survivor_record(spec, int(seeds[r]), int(spec.skips[k]), spec.burn, int(fwd[r, k]),
+                                       int(rev[r, k]), bool(pass_b[r, k])))
     return records
+
+
+def survivor_record(spec, seed, skip, burn, forward, reverse, bidirectional):
+    """The sieve's record of one hypothesis: its window matches forward and reversed."""
+    return {
+        "seed": seed,
+        "prng_type": spec.prng,
+        "skip": skip,
+        "burn": burn,
+        "window_start": spec.window_start,
+        "window": spec.window,
+        "forward_matches": forward,
+        "reverse_matches": reverse,
+        "forward_match_rate": forward / spec.window,
+        "reverse_match_rate": reverse / spec.window,
+        "bidirectional": bidirectional,
+    }
 
 
 def sieve_seeds(spec, seeds):

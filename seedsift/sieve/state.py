@@ -15,6 +15,7 @@ from seedsift.data.draws import read_history_part
 from seedsift.jsonio import write_json
 from seedsift.prng import state as prng_state
 from seedsift.provenance import agent_metadata, parent_run_id_from
+from seedsift.sieve import search
 from seedsift.sieve.shards import min_train_draws, spec_of
 
 log = logging.getLogger(__name__)
@@ -31,20 +32,7 @@ def state_record(spec, st, skip, index):
     f = sum(at[p * (skip + 1)] == train[p] for p in fwd)
     r = sum(at[p * (skip + 1)] == train[p] for p in rev)
     need = spec.required
-    return {
-        "seed": index,
-        "prng_type": spec.prng,
-        "skip": skip,
-        "burn": 0,
-        "window_start": spec.window_start,
-        "window": spec.window,
-        "forward_matches": f,
-        "reverse_matches": r,
-        "forward_match_rate": f / spec.window,
-        "reverse_match_rate": r / spec.window,
-        "bidirectional": f >= need and r >= need,
-        "state": st,
-    }
+    return search.survivor_record(spec, index, skip, 0, f, r, f >= need and r >= need) | {"state": st}
 
 
 def expected_false(state_bits, n_skips, n_draws, q):
