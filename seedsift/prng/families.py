@@ -14,22 +14,30 @@ M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
 
 
-class MT19937:
-    """std::mt19937 seeded with init_genrand(seed)."""
+def init_genrand(seed):
+    """MT19937's 624 words after init_genrand(seed)."""
+    mt = [0] * 624
+    mt[0] = seed & M32
+    for i in range(1, 624):
+        mt[i] = (1812433253 * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i) & M32
+    return mt
 
-    def __init__(self, seed):
-        mt = [0] * 624
-        mt[0] = seed & M32
-        for i in range(1, 624):
-            mt[i] = (1812433253 * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i) & M32
-        self.mt = mt
+
+class MT:
+    """MT19937 from an initial state; ``legacy`` twists as PHP 5.2.1-7.0 did (``loBit(u)``, php mt_rand.c)."""
+
+    def __init__(self, state, legacy=False):
+        self.mt = list(state)
         self.index = 624
+        self.legacy = legacy
 
     def _twist(self):
         mt = self.mt
         for i in range(624):
-            y = (mt[i] & 0x80000000) | (mt[(i + 1) % 624] & 0x7FFFFFFF)
-            mt[i] = mt[(i + 397) % 624] ^ (y >> 1) ^ (0x9908B0DF if y & 1 else 0)
+            u, v = mt[i], mt[(i + 1) % 624]
+            y = (u & 0x80000000) | (v & 0x7FFFFFFF)
+            odd = (u if self.legacy else v) & 1
+            mt[i] = mt[(i + 397) % 624] ^ (y >> 1) ^ (0x9908B0DF if odd else 0)
         self.index = 0
 
     def next(self):
@@ -42,6 +50,13 @@ class MT19937:
         y ^= (y << 15) & 0xEFC60000
         y ^= y >> 18
         return y & M32
+
+
+class MT19937(MT):
+    """std::mt19937 seeded with init_genrand(seed)."""
+
+    def __init__(self, seed):
+        super().__init__(init_genrand(seed))
 
 
 class JavaRandom:

@@ -19,7 +19,7 @@ import numpy as np
 
 from seedsift.errors import ConfigError
 from seedsift.prng import families
-from seedsift.prng.families import M32, M64
+from seedsift.prng.families import M32, M64, MT, init_genrand
 
 MASK48 = (1 << 48) - 1
 # java.util.Random takes a long (and keeps its low 48 bits), CPython any int: their seeds are searched
@@ -41,17 +41,9 @@ class JavaLCG:
         return self.state >> (48 - bits)
 
 
-def _init_genrand(seed):
-    mt = [0] * 624
-    mt[0] = seed & M32
-    for i in range(1, 624):
-        mt[i] = (1812433253 * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i) & M32
-    return mt
-
-
 def cpython_init_by_array(key):
     """CPython's ``init_by_array`` (Modules/_randommodule.c), the state ``random.seed(int)`` makes."""
-    mt = _init_genrand(19650218)
+    mt = init_genrand(19650218)
     n = len(key)
     i, j = 1, 0
     for _ in range(max(624, n)):
@@ -78,35 +70,6 @@ def cpython_key(seed):
     n = abs(int(seed))
     words = max(1, (n.bit_length() + 31) // 32)
     return [(n >> (32 * k)) & M32 for k in range(words)]
-
-
-class MT:
-    """MT19937 from an initial state; ``legacy`` twists as PHP 5.2.1-7.0 did (``loBit(u)``, php mt_rand.c)."""
-
-    def __init__(self, state, legacy=False):
-        self.mt = list(state)
-        self.index = 624
-        self.legacy = legacy
-
-    def _twist(self):
-        mt = self.mt
-        for i in range(624):
-            u, v = mt[i], mt[(i + 1) % 624]
-            y = (u & 0x80000000) | (v & 0x7FFFFFFF)
-            odd = (u if self.legacy else v) & 1
-            mt[i] = mt[(i + 397) % 624] ^ (y >> 1) ^ (0x9908B0DF if odd else 0)
-        self.index = 0
-
-    def next(self):
-        if self.index >= 624:
-            self._twist()
-        y = self.mt[self.index]
-        self.index += 1
-        y ^= y >> 11
-        y ^= (y << 7) & 0x9D2C5680
-        y ^= (y << 15) & 0xEFC60000
-        y ^= y >> 18
-        return y & M32
 
 
 class GlibcRandom:
@@ -330,9 +293,9 @@ def seeded_generator(name, seed):
     if name.startswith("python.random."):
         return MT(cpython_init_by_array(cpython_key(seed)))
     if name in ("numpy.random.RandomState.randint", "cpp.mt19937.uniform_int_distribution"):
-        return MT(_init_genrand(seed & M32))
+        return MT(init_genrand(seed & M32))
     if name.startswith("php.mt_rand"):
-        return MT(_init_genrand(seed & M32), legacy=name.endswith(".legacy"))
+        return MT(init_genrand(seed & M32), legacy=name.endswith(".legacy"))
     if name == "glibc.rand":
         return GlibcRandom(seed)
     if name == "cpp.minstd_rand.uniform_int_distribution":
