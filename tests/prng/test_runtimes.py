@@ -61,6 +61,31 @@ def test_kernel_equals_the_reference(name):
                 assert draws[row].tolist() == [ref[c] for c in cidx], (name, mod, seed, cidx)
 
 
+@pytest.mark.parametrize("name, mod", [("java.util.Random.nextInt", m) for m in (1000, 1024, 6, 1610612736, (1 << 30) + 1)]
+                         + [("java_random", m) for m in (1000, 7, 1 << 32)])
+def test_the_java_range_path_of_stage_1_equals_the_exact_path(name, mod):
+    """java.util.Random's stage 1 over a seed range (bases plus offsets, no walk) keeps exactly the seeds
+    the general path keeps: misaligned starts, a partial last block, seeds above 2^48 and near 2^64, and
+    bounds whose rejections send most blocks (1610612736, 2^30 + 1) or none (1000) to the exact walk."""
+    rng = random.Random(f"{name} {mod}")
+    empty = np.empty(0, np.uint64)
+    for start in (0, 3, (1 << 32) - 700, (1 << 48) - 300, rng.randrange(1 << 63), (1 << 64) - 1500):
+        n = 256 * 5 + 37
+        seeds = np.arange(start, start + n, dtype=np.uint64)
+        for cidx in ([0], [1, 2, 3, 4], [0, 5, 9]):
+            call, cidx_, uidx, coef, base = runtimes.kernel_args(name, mod, np.array(cidx))
+            draws = kernels.calls_at(call, seeds, cidx_, uidx, coef, base)
+            rows = [rng.randrange(n) for _ in range(6)]
+            tpos = np.array([rng.randrange(len(cidx)) for _ in rows], dtype=np.int64)
+            tval = np.array([draws[r, p] for r, p in zip(rows, tpos)], dtype=np.int64)
+            fast = kernels.any_match(call, np.uint64(start), n, empty, cidx_, uidx, tpos, tval, coef, base)
+            exact = kernels.any_match(call, np.uint64(0), 0, seeds, cidx_, uidx, tpos, tval, coef, base)
+            assert np.array_equal(fast, exact), (name, mod, start, cidx)
+            assert fast[rows].all()
+            want = (draws[:, tpos] == tval).any(axis=1)
+            assert np.array_equal(fast.astype(bool), want), (name, mod, start, cidx)
+
+
 def test_a_seed_that_rejects_more_than_the_slack_is_still_exact():
     """Outputs are generated past the last call only for a few rejections; more need a second pass."""
     name, mod = "python.random.randrange", (1 << 31) + 1  # rejects about half of all 32-bit draws
