@@ -22,8 +22,10 @@ from seedsift.prng import cpu_target  # noqa: F401  # isort: skip
 import numpy as np
 from numba import njit, prange
 
-LANES = 64
-GROUP = 256  # blocks per parallel task: buffers are allocated once per group, not per block
+# Seeds stepped in lock-step: enough independent chains to hide the Mersenne Twister's multiply
+# latency (its init chain is 397 dependent steps), a power of two (java.util.Random's range path).
+LANES = 256
+GROUP = 64  # blocks per parallel task: buffers are allocated once per group, not per block
 
 U32 = np.uint32
 U64 = np.uint64
@@ -712,9 +714,8 @@ def count_matches(call, start, n, seeds, cidx, uidx, tpos, tval, tslot, nslots, 
 
 # java.util.Random's stage 1 over a seed range (the kernels' fastest case, so it has its own path):
 # after k + 1 steps the state is y * A_k + C_k (mod 2^48), y = (seed ^ 0x5DEECE66D) & (2^48 - 1).
-# Over JAVA_LANES consecutive seeds starting at S0 + r (S0 a multiple of JAVA_LANES), y is one of
-# two bases plus a small offset, so each state is a base plus a table entry: no multiply per seed.
-JAVA_LANES = 256
+# Over LANES consecutive seeds starting at S0 + r (S0 a multiple of LANES), y is one of two bases
+# plus a small offset, so each state is a base plus a table entry: no multiply per seed.
 JAVA_FAST_CALLS = 64  # call indices up to this use the path (its tables hold a row per output)
 
 
@@ -723,14 +724,14 @@ def _java_tables(top):
     """(A, C, O): the jumps of outputs 0..top and O[k, j] = (((j % L) ^ (0x5DEECE66D % L)) * A[k]) mod 2^48."""
     a = np.empty(top + 1, np.uint64)
     c = np.empty(top + 1, np.uint64)
-    o = np.empty((top + 1, 2 * JAVA_LANES), np.uint64)
-    low = U64(JAVA_LANES - 1)
+    o = np.empty((top + 1, 2 * LANES), np.uint64)
+    low = U64(LANES - 1)
     ak, ck = U64(1), U64(0)
     for k in range(top + 1):
         ak = U64(ak * _JAVA_MULT) & _JAVA_MASK
         ck = U64(U64(ck * _JAVA_MULT) + _JAVA_ADD) & _JAVA_MASK
         a[k], c[k] = ak, ck
-        for j in range(2 * JAVA_LANES):
+        for j in range(2 * LANES):
             o[k, j] = U64(U64(U64(U64(j) & low) ^ U64(_JAVA_MULT & low)) * ak) & _JAVA_MASK
     return a, c, o
 
@@ -749,16 +750,16 @@ def _java_raw(b0, b1, split, jo, k, r, l):
 
 @njit(inline="always")
 def _java_block(call, first, cidx, jvals, ja, jc, jo):
-    """Draws jvals[t, lane] of calls cidx of seeds first + lane (JAVA_LANES of them), as if no output
+    """Draws jvals[t, lane] of calls cidx of seeds first + lane (LANES of them), as if no output
     were rejected; True when some output up to the last call was (then the block takes the exact path).
     Each mapping has its own loops: a mapping chosen inside them would not vectorize."""
     mp, modi, a, b, rejects = call[1], call[2], call[3], call[4], call[5]
     inv = 1.0 / np.float64(modi)
-    low = U64(JAVA_LANES - 1)
+    low = U64(LANES - 1)
     r = np.int64(first & low)
     y0 = U64(U64(U64(first & ~low) ^ _JAVA_MULT) & _JAVA_MASK) & ~low
-    y1 = U64(U64(U64(U64(first & ~low) + U64(JAVA_LANES)) ^ _JAVA_MULT) & _JAVA_MASK) & ~low
-    split = JAVA_LANES - r  # lanes below this take base 0, the rest base 1
+    y1 = U64(U64(U64(U64(first & ~low) + U64(LANES)) ^ _JAVA_MULT) & _JAVA_MASK) & ~low
+    split = LANES - r  # lanes below this take base 0, the rest base 1
     bad = False
     t = 0
     for k in range(cidx[cidx.size - 1] + 1):
@@ -768,19 +769,19 @@ def _java_block(call, first, cidx, jvals, ja, jc, jo):
         b1 = U64(U64(y1 * ja[k]) + jc[k])
         if cidx[t] != k:
             # An output no call here reads, checked for a rejection only (nextInt(bound): u >= b).
-            for l in range(JAVA_LANES):
+            for l in range(LANES):
                 if np.int64(_java_raw(b0, b1, split, jo, k, r, l) >> U32(1)) >= b:
                     bad = True
             continue
         if mp == MAP_MOD:
-            for l in range(JAVA_LANES):
+            for l in range(LANES):
                 jvals[t, l] = _residue(_java_raw(b0, b1, split, jo, k, r, l), inv, modi)
         elif a:
             # nextInt(bound), bound a power of two: (bound * next(31)) >> 31, never rejected.
-            for l in range(JAVA_LANES):
+            for l in range(LANES):
                 jvals[t, l] = (modi * np.int64(_java_raw(b0, b1, split, jo, k, r, l) >> U32(1))) >> np.int64(31)
         else:
-            for l in range(JAVA_LANES):
+            for l in range(LANES):
                 u = np.int64(_java_raw(b0, b1, split, jo, k, r, l) >> U32(1))
                 jvals[t, l] = _residue(u, inv, modi)
                 if u >= b:
@@ -817,7 +818,6 @@ def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     rows_ = np.arange(cidx.size)
     fast = _java_fast(call, seeds, cidx)
     ja, jc, jo = _java_tables(cidx[cidx.size - 1] if fast else 0)
-    per_java = JAVA_LANES // LANES
     for g in prange((nblk + GROUP - 1) // GROUP):
         sl = np.empty(LANES, np.uint64)
         res = np.empty((max(uidx.size, 1), LANES), np.uint32)
@@ -827,33 +827,21 @@ def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
         out = np.empty(LANES, np.uint32)
         cap = np.empty((max(rows, 1), LANES), np.uint32)
         h = np.empty(LANES, np.uint32)
-        jvals = np.empty((max(cidx.size, 1), JAVA_LANES if fast else 1), np.int64)
-        jh = np.empty(JAVA_LANES if fast else 1, np.uint8)
-        b = g * GROUP
-        stop = min(nblk, (g + 1) * GROUP)
-        while b < stop:
-            # A whole JAVA_LANES block of seeds on the fast path, unless some seed rejected an output.
-            if fast and b + per_java <= stop and (b + per_java) * LANES <= n:
-                lo = b * LANES
-                if not _java_block(call, U64(start + U64(lo)), cidx, jvals, ja, jc, jo):
-                    jh[:] = 0
-                    for t in range(tpos.size):
-                        p = tpos[t]
-                        d = tval[t]
-                        for l in range(JAVA_LANES):
-                            jh[l] |= np.uint8(jvals[p, l] == d)
-                    for l in range(JAVA_LANES):
-                        hit[U64(lo) + U64(l)] = jh[l]
-                    b += per_java
-                    continue
-                for q in range(b, b + per_java):
-                    _any_block(call, q, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32,
-                               st64, out, need, cap, rows_, h, hit)
-                b += per_java
+        for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
+            lo = b * LANES
+            # A whole block of a java.util.Random range takes its own path, unless a seed rejected.
+            if fast and lo + LANES <= n and not _java_block(call, U64(start + U64(lo)), cidx, vals, ja, jc, jo):
+                h[:] = 0
+                for t in range(tpos.size):
+                    p = tpos[t]
+                    d = tval[t]
+                    for l in range(LANES):
+                        h[l] |= U32(vals[p, l] == d)
+                for l in range(LANES):
+                    hit[U64(lo) + U64(l)] = np.uint8(h[l])
                 continue
             _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64,
                        out, need, cap, rows_, h, hit)
-            b += 1
     return hit
 
 
