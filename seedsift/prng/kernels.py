@@ -130,7 +130,7 @@ def _rotl32(x, k):
     return U32(U32(x << U32(k)) | U32(x >> U32(32 - k)))
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _cpython_step1(st32, cur, word, i, add):
     # mt[i] = (word ^ ((mt[i-1] ^ (mt[i-1] >> 30)) * 1664525)) + key + j, word = init_genrand's mt[i].
     for l in range(LANES):
@@ -140,7 +140,7 @@ def _cpython_step1(st32, cur, word, i, add):
         st32[i, l] = v
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _cpython_pass2(st32, prev, start, stop, store):
     for i in range(start, stop):
         if store:
@@ -159,8 +159,8 @@ def _cpython_pass2(st32, prev, start, stop, store):
 def _cpython_init(sl, st32, base, top):
     """init_by_array of every lane's key (the seed's 32-bit words, one or two) into st32.
 
-    With ``top`` <= 227 only the words outputs 0..top-1 read are kept from the second pass
-    (mt[0], mt[1], mt[2..top], mt[397..396+top]); otherwise all 624.
+    With ``top`` < 227 only the words outputs 0..top-1 read are kept from the second pass
+    (mt[0], mt[1], mt[2..top], mt[397..396+top], and mt[623] for the last step); otherwise all 624.
     """
     add_even = np.empty(LANES, np.uint32)  # key word j = 0, plus j
     add_odd = np.empty(LANES, np.uint32)  # key word j = 1 (or 0 for a one-word key), plus j
@@ -187,7 +187,7 @@ def _cpython_init(sl, st32, base, top):
     prev = np.empty(LANES, np.uint32)
     for l in range(LANES):
         prev[l] = st32[1, l]
-    if True:
+    if top >= MT_STATELESS_LIMIT:
         _cpython_pass2(st32, prev, 2, MT_N, True)
     else:
         _cpython_pass2(st32, prev, 2, top + 1, True)
@@ -580,23 +580,62 @@ def _map_rows(mp, res, rows, vals, modi, inv, a, b):
 @njit(inline="always")
 def _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
     """Draws of outputs 0..cidx[-1] as if no output were rejected, kept at rows cidx into vals;
-    True when some output was rejected (then the draws are wrong and the block must walk)."""
+    True when some output was rejected (then the draws are wrong and the block must walk).
+
+    The mappings that rarely reject at common bounds have their own loops (a mapping chosen inside
+    a loop keeps it from vectorizing; each loop adds to the kernels' compile time): Java's
+    nextInt, PHP's mt_rand(a, b) and libstdc++'s uniform_int_distribution. CPython's and numpy's
+    reject often enough that their blocks mostly walk anyway.
+    """
     bad = False
     t = 0
+    last = cidx[cidx.size - 1]
     if mp == MAP_JAVA_INT and not a:
-        # Java's nextInt(bound), bound not a power of two: u = next(31), rejected when u >= b.
-        for k in range(cidx[cidx.size - 1] + 1):
+        # u = next(31), rejected when u >= b.
+        for k in range(last + 1):
             if cidx[t] == k:
                 for l in range(LANES):
                     r = np.int64(res[k, l] >> U32(1))
                     vals[t, l] = _residue(r, inv, modi)
-                    bad |= r >= b
+                    if r >= b:
+                        bad = True
                 t += 1
             else:
                 for l in range(LANES):
-                    bad |= np.int64(res[k, l] >> U32(1)) >= b
+                    if np.int64(res[k, l] >> U32(1)) >= b:
+                        bad = True
         return bad
-    for k in range(cidx[cidx.size - 1] + 1):
+    if mp == MAP_PHP_RANGE and b == 0:
+        # rand_range32: rejected while the output > a, else output % mod.
+        for k in range(last + 1):
+            if cidx[t] == k:
+                for l in range(LANES):
+                    raw = np.int64(res[k, l])
+                    vals[t, l] = _residue(raw, inv, modi)
+                    if raw > a:
+                        bad = True
+                t += 1
+            else:
+                for l in range(LANES):
+                    if np.int64(res[k, l]) > a:
+                        bad = True
+        return bad
+    if mp == MAP_LEMIRE and b == 0:
+        # _S_nd: product = output * mod, rejected while its low word < a, else its high word.
+        for k in range(last + 1):
+            if cidx[t] == k:
+                for l in range(LANES):
+                    product = U64(U64(res[k, l]) * U64(modi))
+                    vals[t, l] = np.int64(product >> U64(32))
+                    if np.int64(product & MASK32) < a:
+                        bad = True
+                t += 1
+            else:
+                for l in range(LANES):
+                    if np.int64(U64(U64(res[k, l]) * U64(modi)) & MASK32) < a:
+                        bad = True
+        return bad
+    for k in range(last + 1):
         if cidx[t] == k:
             for l in range(LANES):
                 v = _value(mp, res[k, l], modi, inv, a, b)
