@@ -710,6 +710,38 @@ def _buffers(gen, uidx, ncidx):
     return nwords, need, rows
 
 
+@njit(inline="always")
+def _block_buffers(uidx, cidx, nwords, rows):
+    """One parallel task's buffers: lane seeds, raw outputs, draws, 32- and 64-bit states, one
+    output per lane, and the Mersenne Twister's kept init words."""
+    return (np.empty(LANES, np.uint64), np.empty((max(uidx.size, 1), LANES), np.uint32),
+            np.empty((max(cidx.size, 1), LANES), np.int64), np.empty((nwords, LANES), np.uint32),
+            np.empty((1, LANES), np.uint64), np.empty(LANES, np.uint32), np.empty((max(rows, 1), LANES), np.uint32))
+
+
+@njit(inline="always")
+def _block_draws(call, b, start, n, seeds, cidx, uidx, coef, base, sl, res, vals, st32, st64, out, need, cap,
+                 rows_):
+    """Draws vals[t, lane] of block b's seeds at calls cidx; returns (first seed's row, seeds in the block)."""
+    lo = b * LANES
+    count = min(LANES, n - lo)
+    _lanes(seeds, start, lo, count, sl)
+    if cidx.size:
+        _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows_)
+    return lo, count
+
+
+@njit(inline="always")
+def _any_target(h, vals, tpos, tval):
+    """h[lane] = 1 where some target t has vals[tpos[t], lane] == tval[t], else 0."""
+    h[:] = 0
+    for t in range(tpos.size):
+        p = tpos[t]
+        d = tval[t]
+        for l in range(LANES):
+            h[l] |= U32(vals[p, l] == d)
+
+
 @njit(parallel=True, cache=True)
 def count_matches(call, start, n, seeds, cidx, uidx, tpos, tval, tslot, nslots, coef, base):
     """Per seed and slot, how many targets match: counts[seed, slot] (uint16).
@@ -725,19 +757,11 @@ def count_matches(call, start, n, seeds, cidx, uidx, tpos, tval, tslot, nslots, 
     nwords, need, rows = _buffers(call[0], uidx, cidx.size)
     rows_ = np.arange(cidx.size)
     for g in prange((nblk + GROUP - 1) // GROUP):
-        sl = np.empty(LANES, np.uint64)
-        res = np.empty((max(uidx.size, 1), LANES), np.uint32)
-        vals = np.empty((max(cidx.size, 1), LANES), np.int64)
-        st32 = np.empty((nwords, LANES), np.uint32)
-        st64 = np.empty((1, LANES), np.uint64)
-        out = np.empty(LANES, np.uint32)
-        cap = np.empty((max(rows, 1), LANES), np.uint32)
+        sl, res, vals, st32, st64, out, cap = _block_buffers(uidx, cidx, nwords, rows)
         acc = np.empty((nslots, LANES), np.uint16)
         for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
-            lo = b * LANES
-            count = min(LANES, n - lo)
-            _lanes(seeds, start, lo, count, sl)
-            _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows_)
+            lo, count = _block_draws(call, b, start, n, seeds, cidx, uidx, coef, base, sl, res, vals, st32, st64,
+                                     out, need, cap, rows_)
             acc[:] = 0
             for t in range(tpos.size):
                 p = tpos[t]
@@ -832,16 +856,9 @@ def _java_block(call, first, cidx, jvals, ja, jc, jo):
 @njit(inline="always")
 def _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64, out,
                need, cap, rows_, h, hit):
-    lo = b * LANES
-    count = min(LANES, n - lo)
-    _lanes(seeds, start, lo, count, sl)
-    _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows_)
-    h[:] = 0
-    for t in range(tpos.size):
-        p = tpos[t]
-        d = tval[t]
-        for l in range(LANES):
-            h[l] = U32(h[l] | U32(vals[p, l] == d))
+    lo, count = _block_draws(call, b, start, n, seeds, cidx, uidx, coef, base, sl, res, vals, st32, st64, out,
+                             need, cap, rows_)
+    _any_target(h, vals, tpos, tval)
     for l in range(count):
         hit[U64(lo) + U64(l)] = np.uint8(h[l])
 
@@ -858,24 +875,13 @@ def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     fast = _java_fast(call, seeds, cidx)
     ja, jc, jo = _java_tables(cidx[cidx.size - 1] if fast else 0)
     for g in prange((nblk + GROUP - 1) // GROUP):
-        sl = np.empty(LANES, np.uint64)
-        res = np.empty((max(uidx.size, 1), LANES), np.uint32)
-        vals = np.empty((max(cidx.size, 1), LANES), np.int64)
-        st32 = np.empty((nwords, LANES), np.uint32)
-        st64 = np.empty((1, LANES), np.uint64)
-        out = np.empty(LANES, np.uint32)
-        cap = np.empty((max(rows, 1), LANES), np.uint32)
+        sl, res, vals, st32, st64, out, cap = _block_buffers(uidx, cidx, nwords, rows)
         h = np.empty(LANES, np.uint32)
         for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
             lo = b * LANES
             # A whole block of a java.util.Random range takes its own path, unless a seed rejected.
             if fast and lo + LANES <= n and not _java_block(call, U64(start + U64(lo)), cidx, vals, ja, jc, jo):
-                h[:] = 0
-                for t in range(tpos.size):
-                    p = tpos[t]
-                    d = tval[t]
-                    for l in range(LANES):
-                        h[l] |= U32(vals[p, l] == d)
+                _any_target(h, vals, tpos, tval)
                 for l in range(LANES):
                     hit[U64(lo) + U64(l)] = np.uint8(h[l])
                 continue
@@ -918,19 +924,10 @@ def calls_at(call, seeds, cidx, uidx, coef, base):
     nwords, need, rows = _buffers(call[0], uidx, cidx.size)
     rows_ = np.arange(cidx.size)
     for g in prange((nblk + GROUP - 1) // GROUP):
-        sl = np.empty(LANES, np.uint64)
-        res = np.empty((max(uidx.size, 1), LANES), np.uint32)
-        vals = np.empty((max(cidx.size, 1), LANES), np.int64)
-        st32 = np.empty((nwords, LANES), np.uint32)
-        st64 = np.empty((1, LANES), np.uint64)
-        out = np.empty(LANES, np.uint32)
-        cap = np.empty((max(rows, 1), LANES), np.uint32)
+        sl, res, vals, st32, st64, out, cap = _block_buffers(uidx, cidx, nwords, rows)
         for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
-            lo = b * LANES
-            count = min(LANES, n - lo)
-            _lanes(seeds, U64(0), lo, count, sl)
-            if cidx.size:
-                _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, cap, res, rows_)
+            lo, count = _block_draws(call, b, U64(0), n, seeds, cidx, uidx, coef, base, sl, res, vals, st32, st64,
+                                     out, need, cap, rows_)
             for l in range(count):
                 for k in range(cidx.size):
                     result[U64(lo) + U64(l), k] = vals[k, l]
@@ -945,12 +942,7 @@ def raw_at(gen, seeds, uidx, coef, base):
     nblk = (n + LANES - 1) // LANES
     nwords, need, rows = _buffers(gen, uidx, uidx.size)
     for g in prange((nblk + GROUP - 1) // GROUP):
-        sl = np.empty(LANES, np.uint64)
-        res = np.empty((max(uidx.size, 1), LANES), np.uint32)
-        st32 = np.empty((nwords, LANES), np.uint32)
-        st64 = np.empty((1, LANES), np.uint64)
-        out = np.empty(LANES, np.uint32)
-        cap = np.empty((max(rows, 1), LANES), np.uint32)
+        sl, res, _, st32, st64, out, cap = _block_buffers(uidx, uidx[:0], nwords, rows)
         for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
             lo = b * LANES
             count = min(LANES, n - lo)
