@@ -20,7 +20,9 @@ so every 32-bit operation is re-cast and every constant is an explicit numpy int
 from seedsift.prng import cpu_target  # noqa: F401  # isort: skip
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 # Seeds stepped in lock-step: enough independent chains to hide the Mersenne Twister's multiply
 # latency (its init chain is 397 dependent steps), a power of two (java.util.Random's range path).
@@ -78,6 +80,176 @@ def _genrand_state(seed):
 
 # CPython's init_by_array starts from init_genrand(19650218), the same for every seed.
 CPYTHON_BASE = _genrand_state(19650218)
+
+
+# --- The Mersenne Twister's init chains with their running words in registers -------------------
+# numba vectorizes a loop over a block's lanes, but a chain of hundreds of dependent steps written
+# as such a loop stores every lane's word at each step and loads it back at the next. These
+# intrinsics emit the whole run as one LLVM loop whose words are SSA values: a group of 16-lane
+# vectors stays in registers while the chain runs (enough independent chains to hide the
+# multiply's latency), one group of lanes after another. The IR is target-neutral: LLVM lowers a
+# 16-lane vector to one AVX-512 register, two AVX2 ones, and so on.
+
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
+_VEC_LANES = 16
+_MT_VECTORS = 16  # mt19937's chain: 256 lanes at once
+_CPYTHON_VECTORS = 8  # CPython's passes also hold their key words and stream rows to memory
+_VEC = ir.VectorType(_I32, _VEC_LANES)
+
+
+def _splat(builder, scalar):
+    v = builder.insert_element(ir.Constant(_VEC, ir.Undefined), scalar, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, ir.Constant(_VEC, ir.Undefined), ir.Constant(_VEC, [0] * _VEC_LANES))
+
+
+def _vectors(context, builder, arrtype, value):
+    """A C-contiguous uint32 array's data as a pointer to 16-lane vectors."""
+    return builder.bitcast(context.make_array(arrtype)(context, builder, value).data, _VEC.as_pointer())
+
+
+def _tangle(builder, x, mult):
+    # (x ^ (x >> 30)) * mult, the step every Mersenne Twister seeding shares.
+    return builder.mul(builder.xor(x, builder.lshr(x, ir.Constant(_VEC, [30] * _VEC_LANES))),
+                       ir.Constant(_VEC, [mult] * _VEC_LANES))
+
+
+def _chain_loop(builder, lo, hi, xs, body):
+    """Emit ``for k in range(lo, hi): xs = body(k, xs)`` with xs in registers; returns the last xs."""
+    fn = builder.function
+    pre = builder.block
+    head, loop, done = (fn.append_basic_block(name) for name in ("chain.head", "chain.body", "chain.done"))
+    builder.branch(head)
+    builder.position_at_end(head)
+    k = builder.phi(_I64)
+    k.add_incoming(lo, pre)
+    phis = []
+    for x in xs:
+        p = builder.phi(_VEC)
+        p.add_incoming(x, pre)
+        phis.append(p)
+    builder.cbranch(builder.icmp_signed("<", k, hi), loop, done)
+    builder.position_at_end(loop)
+    new = body(k, phis)
+    end = builder.block
+    for p, x in zip(phis, new):
+        p.add_incoming(x, end)
+    k.add_incoming(builder.add(k, ir.Constant(_I64, 1)), end)
+    builder.branch(head)
+    builder.position_at_end(done)
+    return phis
+
+
+def _lane_groups(vectors):
+    """Vector indices of each group of ``vectors`` vectors a chain runs at once."""
+    assert LANES % (_VEC_LANES * vectors) == 0
+    return [[g * vectors + v for v in range(vectors)] for g in range(LANES // (_VEC_LANES * vectors))]
+
+
+def _lanes_ok(*arrays):
+    return all(isinstance(a, types.Array) and a.dtype == types.uint32 and a.layout == "C" for a in arrays)
+
+
+@intrinsic
+def _mt_init_run(typingctx, x, start, stop):
+    """x[lane] after the init steps i in [start, stop): x = 1812433253 * (x ^ (x >> 30)) + i."""
+    if not (_lanes_ok(x) and x.ndim == 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        xp = _vectors(context, builder, sig.args[0], args[0])
+        for group in _lane_groups(_MT_VECTORS):
+            ptrs = [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group]
+            xs = [builder.load(p, align=4) for p in ptrs]
+
+            def body(i, xs):
+                add = _splat(builder, builder.trunc(i, _I32))
+                return [builder.add(_tangle(builder, x, 1812433253), add) for x in xs]
+
+            for p, x in zip(ptrs, _chain_loop(builder, args[1], args[2], xs, body)):
+                builder.store(x, p, align=4)
+        return context.get_dummy_value()
+
+    return types.void(x, types.int64, types.int64), codegen
+
+
+@intrinsic
+def _cpython_pass1_run(typingctx, x, add_a, add_b, st32, base, start, pairs):
+    """CPython's init_by_array, first pass, steps i = start + 2p and i + 1 for p in [0, pairs):
+    x = (base[i] ^ ((x ^ (x >> 30)) * 1664525)) + add, add_a at i and add_b at i + 1, each x
+    stored in st32[i]."""
+    if not (_lanes_ok(x, add_a, add_b, st32, base) and st32.ndim == 2):
+        return None
+
+    def codegen(context, builder, sig, args):
+        xp, ap, bp, sp = (_vectors(context, builder, sig.args[j], args[j]) for j in range(4))
+        basep = context.make_array(sig.args[4])(context, builder, args[4]).data
+        start, pairs = args[5], args[6]
+        row = ir.Constant(_I64, LANES // _VEC_LANES)
+        for group in _lane_groups(_CPYTHON_VECTORS):
+            ptrs = [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group]
+            xs = [builder.load(p, align=4) for p in ptrs]
+            adds_a = [builder.load(builder.gep(ap, [ir.Constant(_I32, v)]), align=4) for v in group]
+            adds_b = [builder.load(builder.gep(bp, [ir.Constant(_I32, v)]), align=4) for v in group]
+
+            def step(i, xs, adds, group=group):
+                word = _splat(builder, builder.load(builder.gep(basep, [i])))
+                out = []
+                for v, x, add in zip(group, xs, adds):
+                    x = builder.add(builder.xor(word, _tangle(builder, x, 1664525)), add)
+                    builder.store(x, builder.gep(sp, [builder.add(builder.mul(i, row), ir.Constant(_I64, v))]), align=4)
+                    out.append(x)
+                return out
+
+            def body(p, xs, adds_a=adds_a, adds_b=adds_b, step=step):
+                i = builder.add(start, builder.add(p, p))
+                xs = step(i, xs, adds_a)
+                return step(builder.add(i, ir.Constant(_I64, 1)), xs, adds_b)
+
+            for p, x in zip(ptrs, _chain_loop(builder, ir.Constant(_I64, 0), pairs, xs, body)):
+                builder.store(x, p, align=4)
+        return context.get_dummy_value()
+
+    return types.void(x, add_a, add_b, st32, base, types.int64, types.int64), codegen
+
+
+def _cpython_pass2_intrinsic(store):
+    def pass2(typingctx, x, st32, start, stop):
+        if not (_lanes_ok(x, st32) and st32.ndim == 2):
+            return None
+
+        def codegen(context, builder, sig, args):
+            xp, sp = (_vectors(context, builder, sig.args[j], args[j]) for j in range(2))
+            row = ir.Constant(_I64, LANES // _VEC_LANES)
+            for group in _lane_groups(_CPYTHON_VECTORS):
+                ptrs = [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group]
+                xs = [builder.load(p, align=4) for p in ptrs]
+
+                def body(i, xs, group=group):
+                    sub = _splat(builder, builder.trunc(i, _I32))
+                    out = []
+                    for v, x in zip(group, xs):
+                        at = builder.gep(sp, [builder.add(builder.mul(i, row), ir.Constant(_I64, v))])
+                        x = builder.sub(builder.xor(builder.load(at, align=4), _tangle(builder, x, 1566083941)), sub)
+                        if store:
+                            builder.store(x, at, align=4)
+                        out.append(x)
+                    return out
+
+                for p, x in zip(ptrs, _chain_loop(builder, args[2], args[3], xs, body)):
+                    builder.store(x, p, align=4)
+            return context.get_dummy_value()
+
+        return types.void(x, st32, types.int64, types.int64), codegen
+
+    pass2.__name__ = "_cpython_pass2_keep" if store else "_cpython_pass2_skip"
+    pass2.__doc__ = ("CPython's init_by_array, second pass, steps i in [start, stop): x = (st32[i] ^ "
+                     "((x ^ (x >> 30)) * 1566083941)) - i" + (", stored back in st32[i]." if store else "."))
+    return intrinsic(pass2)
+
+
+_cpython_pass2_keep = _cpython_pass2_intrinsic(True)
+_cpython_pass2_skip = _cpython_pass2_intrinsic(False)
 
 
 @njit(inline="always")
@@ -142,17 +314,10 @@ def _cpython_step1(st32, cur, word, i, add):
 
 @njit(inline="always")
 def _cpython_pass2(st32, prev, start, stop, store):
-    for i in range(start, stop):
-        if store:
-            for l in range(LANES):
-                p = prev[l]
-                v = U32(U32(st32[i, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1566083941))) - U32(i))
-                prev[l] = v
-                st32[i, l] = v
-        else:
-            for l in range(LANES):
-                p = prev[l]
-                prev[l] = U32(U32(st32[i, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1566083941))) - U32(i))
+    if store:
+        _cpython_pass2_keep(prev, st32, start, stop)
+    else:
+        _cpython_pass2_skip(prev, st32, start, stop)
 
 
 @njit
@@ -174,9 +339,7 @@ def _cpython_init(sl, st32, base, top):
         cur[l] = base[0]
     # First pass, 624 steps: i = 1..623 (step t = i - 1 takes key word t % len(key)), then
     # mt[0] = mt[623] and step 623 again at i = 1. The running word stays in ``cur``.
-    for i in range(1, MT_N - 1, 2):
-        _cpython_step1(st32, cur, base[i], i, add_even)
-        _cpython_step1(st32, cur, base[i + 1], i + 1, add_odd)
+    _cpython_pass1_run(cur, add_even, add_odd, st32, base, 1, (MT_N - 2) // 2)
     _cpython_step1(st32, cur, base[MT_N - 1], MT_N - 1, add_even)
     for l in range(LANES):
         st32[0, l] = cur[l]
@@ -418,13 +581,17 @@ def _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base):
         if need[0] >= 0:
             for l in range(LANES):
                 cap[need[0], l] = out[l]
-        for i in range(1, need.size):
+        # The chain runs in registers from one kept word to the next (the last one is kept).
+        i = 1
+        while i < need.size:
+            j = i
+            while need[j] < 0:
+                j += 1
+            _mt_init_run(out, i, j + 1)
+            r = need[j]
             for l in range(LANES):
-                out[l] = _mt_chain(out[l], i)
-            r = need[i]
-            if r >= 0:
-                for l in range(LANES):
-                    cap[r, l] = out[l]
+                cap[r, l] = out[l]
+            i = j + 1
         for t in range(uidx.size):
             k = uidx[t]
             ra, rb, rc = need[k], need[k + 1], need[k + MT_M]
