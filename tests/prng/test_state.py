@@ -32,6 +32,16 @@ def _predict(rec, n, skip):
     return [st.state_draws(rec.prng, s, rec.mod, calls) for s in rec.states]
 
 
+def _java_rejected(seed, mod, calls):
+    """Whether one of the first ``calls`` nextInt(mod) calls of new Random(seed) rejected an output."""
+    gen, plain = runtimes.JavaLCG(seed), runtimes.JavaLCG(seed)
+    draw = runtimes.call_on("java.util.Random.nextInt", gen, mod)
+    for _ in range(calls):
+        draw()
+        plain.next_bits(31)
+    return gen.state != plain.state
+
+
 def _check(rec, n, skip, ahead):
     assert rec.outcome == "unique" and len(rec.states) == 1, rec.statement
     assert _predict(rec, n, skip) == [ahead], rec.statement
@@ -52,6 +62,11 @@ def test_java_state_from_the_jvm_predicts_its_next_draws():
         n = method[mod].needed + 4
         known, ahead = _split(calls, skip, n)
         rec = st.recover("java.util.Random.nextInt", known, mod, skip)
+        if _java_rejected(seed, mod, (n - 1) * (skip + 1) + 1):
+            # The search assumes one output per call (nextInt(1000003) rejects 2.2e-4 of them): a
+            # rejection among the draws it reads gives no state, never a wrong one.
+            assert rec.outcome == "none", rec.statement
+            continue
         _check(rec, n, skip, ahead)
         assert rec.method.name == ("lift + search" if mod in (1000, 52) else "bounded search"), (mod, rec.method)
         # new Random(state ^ 0x5DEECE66D) starts in the recovered state: the JVM makes the same draws.
