@@ -64,11 +64,17 @@ def bench_stage1():
     return {"cores": cores, "calls": out}
 
 
+def _warm_up(spec, seed):
+    """Compile both stages outside the timing: a range around the planted seed reaches stage 2."""
+    lo = seed & ~0xFFFF
+    search.sieve_range(spec, lo, lo + (1 << 16), progress_every=1e9)
+
+
 def _sweep(name, mod, window, skip):
     seed = random.randrange(1 << 32)
     draws, _ = synthetic.generate(name, seed, skip, 0, 2 * window + 1, mod, 0.0, 1)
     spec = search.SieveSpec(name, tuple(draws), mod, skip, skip, 0, 0, window, 1.0)
-    search.sieve_range(spec, 0, 1 << 16, progress_every=1e9)  # compiles both stages outside the timing
+    _warm_up(spec, seed)
     records, stats = search.sieve_range(spec, 0, 1 << 32, progress_every=30.0, label=f"{name} 2^32: ")
     found = any(r["seed"] == seed for r in records)
     return {"wall_s": stats["elapsed_s"], "seeds_per_s": stats["seeds_per_s"], "planted_seed_found": found,
@@ -97,43 +103,59 @@ def bench_sweeps():
 PEER = REPO.parent / "shared" / "peers" / "php_mt_seed"
 
 
-def bench_php_mt_seed(source=PEER):
+def _seedsift_sweep(name, draws, mod, seed):
+    spec = search.SieveSpec(name, tuple(draws * 3), mod, 0, 0, 0, 0, 1, 1.0)
+    _warm_up(spec, seed)
+    records, stats = search.sieve_range(spec, 0, 1 << 32, progress_every=30.0, label=f"{name} 2^32: ")
+    return {"wall_s": stats["elapsed_s"], "seeds_per_s": stats["seeds_per_s"],
+            "planted_seed_found": any(r["seed"] == seed for r in records)}
+
+
+def bench_php_mt_seed(source=PEER, rounds=3):
     """One paired run on the same cores: php_mt_seed (built here from its public source, in a
-    temporary folder) and seedsift searching all 2^32 seeds for one PHP 7.1+ mt_rand() output."""
+    temporary folder) and seedsift searching all 2^32 seeds for one PHP 7.1+ mt_rand() output.
+
+    The two sweeps alternate for ``rounds`` rounds and the ratio is the median of the rounds'
+    ratios, so a drift in the machine's speed (a shared or virtual machine's neighbours, its clock)
+    falls on both sides. seedsift's php.mt_rand.unbounded (the same task, PHP's own call) runs in
+    the first round.
+    """
     src = Path(source) / "php_mt_seed.c"
     if not src.is_file():
         _say(f"  php_mt_seed: no source at {src} (give --php-mt-seed DIR): paired figure skipped")
         return {"skipped": f"no php_mt_seed source at {src}"}
     seed = random.randrange(1 << 32)
     value = synthetic.generate("php.mt_rand.unbounded", seed, 0, 0, 1, 1 << 31, 0.0, 1)[0][0]
+    raw = synthetic.generate("mt19937", seed, 0, 0, 1, 1 << 32, 0.0, 1)[0]
+    out = {"value": value, "rounds": []}
     with tempfile.TemporaryDirectory(prefix="php_mt_seed-") as tmp:
         binary = Path(tmp) / "php_mt_seed"
         subprocess.run(["gcc", "-Wall", "-march=native", "-mtune=generic", "-O2", "-fomit-frame-pointer",
                         "-funroll-loops", "-fopenmp", str(src), "-o", str(binary)], check=True, capture_output=True)
-        t0 = time.perf_counter()
-        done = subprocess.run([str(binary), str(value)], check=True, capture_output=True, text=True)
-        peer_wall = time.perf_counter() - t0
-    speeds = [float(m) for m in re.findall(r"speed ([0-9.]+) Mseeds/s", done.stdout + done.stderr)]
-    peer_found = f"= {seed} " in done.stdout or f"= {seed}\n" in done.stdout
-    # php_mt_seed first sweeps PHP 3.0.7-5.2.0 (a cheaper algorithm), then 5.2.1+; its last speed
-    # figure is that of the 5.2.1+ sweep, the one comparable with ours.
-    peer_speed = speeds[-1] * 1e6 if speeds else None
-    ours = {}
-    for name, mod in (("php.mt_rand.unbounded", 1 << 31), ("mt19937", 1 << 32)):
-        draws = [value] if name.startswith("php") else synthetic.generate("mt19937", seed, 0, 0, 1, mod, 0.0, 1)[0]
-        spec = search.SieveSpec(name, tuple(draws * 3), mod, 0, 0, 0, 0, 1, 1.0)
-        search.sieve_range(spec, 0, 1 << 16, progress_every=1e9)  # compiled outside the timing
-        records, stats = search.sieve_range(spec, 0, 1 << 32, progress_every=30.0, label=f"{name} 2^32: ")
-        ours[name] = {"wall_s": stats["elapsed_s"], "seeds_per_s": stats["seeds_per_s"],
-                      "planted_seed_found": any(r["seed"] == seed for r in records),
-                      "ratio_to_php_mt_seed": stats["seeds_per_s"] / peer_speed if peer_speed else None}
-    out = {"value": value, "php_mt_seed": {"wall_s": peer_wall, "seeds_per_s_5_2_1_plus": peer_speed,
-                                           "planted_seed_found": peer_found}, "seedsift": ours}
-    _say(f"  php_mt_seed (5.2.1+ sweep): {peer_speed / 1e6 if peer_speed else float('nan'):.1f} M seeds/s, "
-         f"{peer_wall:.1f} s in all")
-    for name, r in ours.items():
-        _say(f"  seedsift {name}: {r['seeds_per_s'] / 1e6:.1f} M seeds/s, {r['wall_s']:.1f} s, "
-             f"{r['ratio_to_php_mt_seed']:.2f}x php_mt_seed")
+        for r in range(rounds):
+            t0 = time.perf_counter()
+            done = subprocess.run([str(binary), str(value)], check=True, capture_output=True, text=True)
+            peer_wall = time.perf_counter() - t0
+            speeds = [float(m) for m in re.findall(r"speed ([0-9.]+) Mseeds/s", done.stdout + done.stderr)]
+            # php_mt_seed first sweeps PHP 3.0.7-5.2.0 (a cheaper algorithm), then 5.2.1+; its last
+            # speed figure is that of the 5.2.1+ sweep, the one comparable with ours.
+            peer_speed = speeds[-1] * 1e6 if speeds else None
+            peer = {"wall_s": peer_wall, "seeds_per_s_5_2_1_plus": peer_speed,
+                    "planted_seed_found": f"= {seed} " in done.stdout or f"= {seed}\n" in done.stdout}
+            ours = {"mt19937": _seedsift_sweep("mt19937", raw, 1 << 32, seed)}
+            if r == 0:
+                ours["php.mt_rand.unbounded"] = _seedsift_sweep("php.mt_rand.unbounded", [value], 1 << 31, seed)
+            for row in ours.values():
+                row["ratio_to_php_mt_seed"] = row["seeds_per_s"] / peer_speed if peer_speed else None
+            out["rounds"].append({"php_mt_seed": peer, "seedsift": ours})
+            _say(f"  round {r + 1}: php_mt_seed (5.2.1+ sweep) "
+                 f"{peer_speed / 1e6 if peer_speed else float('nan'):.1f} M seeds/s, {peer_wall:.1f} s in all; "
+                 + "; ".join(f"seedsift {name} {row['seeds_per_s'] / 1e6:.1f} M seeds/s "
+                             f"({row['ratio_to_php_mt_seed']:.2f}x)" for name, row in ours.items()))
+    ratios = [r["seedsift"]["mt19937"]["ratio_to_php_mt_seed"] for r in out["rounds"]]
+    out["ratio_mt19937_median"] = float(np.median(ratios)) if None not in ratios else None
+    if out["ratio_mt19937_median"] is not None:
+        _say(f"  seedsift mt19937 / php_mt_seed, median of {rounds} rounds: {out['ratio_mt19937_median']:.2f}x")
     return out
 
 
@@ -231,6 +253,8 @@ def main(argv=None):
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/bench.json"))
     ap.add_argument("--php-mt-seed", type=Path, default=PEER, help="folder with php_mt_seed.c (default: %(default)s)")
+    ap.add_argument("--php-mt-seed-rounds", type=int, default=3,
+                    help="alternating rounds of the paired php_mt_seed run (default: %(default)s)")
     ap.add_argument("--scoring-survivors", type=int, default=400_000)
     ap.add_argument("--load-mb", type=float, default=1000, help="size of the generated survivors file to load")
     ap.add_argument("--prediction-records", type=int, default=100_000,
@@ -250,7 +274,7 @@ def main(argv=None):
         result["sweeps"] = bench_sweeps()
     if "php_mt_seed" in wanted:
         _say("Paired with php_mt_seed (same cores, one mt_rand() output, all 2^32 seeds):")
-        result["php_mt_seed"] = bench_php_mt_seed(args.php_mt_seed)
+        result["php_mt_seed"] = bench_php_mt_seed(args.php_mt_seed, args.php_mt_seed_rounds)
     if "scoring" in wanted:
         _say("Step 3 scoring:")
         result["scoring"] = bench_scoring(args.scoring_survivors)
