@@ -95,6 +95,7 @@ _I64 = ir.IntType(64)
 _VEC_LANES = 16
 _MT_VECTORS = 16  # mt19937's chain: 256 lanes at once
 _CPYTHON_VECTORS = 8  # CPython's passes also hold their key words and stream rows to memory
+CPYTHON_GROUP_LANES = _VEC_LANES * _CPYTHON_VECTORS  # lanes seeded together, both passes (rows in L2)
 _VEC = ir.VectorType(_I32, _VEC_LANES)
 
 
@@ -173,11 +174,17 @@ def _mt_init_run(typingctx, x, start, stop):
     return types.void(x, types.int64, types.int64), codegen
 
 
+def _group_vectors(builder, group):
+    """Vector indices (i64 values) of lane group ``group`` (a runtime index) of _CPYTHON_VECTORS vectors."""
+    first = builder.mul(group, ir.Constant(_I64, _CPYTHON_VECTORS))
+    return [builder.add(first, ir.Constant(_I64, v)) for v in range(_CPYTHON_VECTORS)]
+
+
 @intrinsic
-def _cpython_pass1_run(typingctx, x, add_a, add_b, st32, base, start, pairs):
-    """CPython's init_by_array, first pass, steps i = start + 2p and i + 1 for p in [0, pairs):
-    x = (base[i] ^ ((x ^ (x >> 30)) * 1664525)) + add, add_a at i and add_b at i + 1, each x
-    stored in st32[i]."""
+def _cpython_pass1_run(typingctx, x, add_a, add_b, st32, base, start, pairs, group):
+    """CPython's init_by_array, first pass, on the lanes of ``group`` (CPYTHON_GROUP_LANES lanes):
+    steps i = start + 2p and i + 1 for p in [0, pairs), x = (base[i] ^ ((x ^ (x >> 30)) *
+    1664525)) + add, add_a at i and add_b at i + 1, each x stored in st32[i]."""
     if not (_lanes_ok(x, add_a, add_b, st32, base) and st32.ndim == 2):
         return None
 
@@ -186,65 +193,68 @@ def _cpython_pass1_run(typingctx, x, add_a, add_b, st32, base, start, pairs):
         basep = context.make_array(sig.args[4])(context, builder, args[4]).data
         start, pairs = args[5], args[6]
         row = ir.Constant(_I64, LANES // _VEC_LANES)
-        for group in _lane_groups(_CPYTHON_VECTORS):
-            ptrs = [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group]
-            xs = [builder.load(p, align=4) for p in ptrs]
-            adds_a = [builder.load(builder.gep(ap, [ir.Constant(_I32, v)]), align=4) for v in group]
-            adds_b = [builder.load(builder.gep(bp, [ir.Constant(_I32, v)]), align=4) for v in group]
+        vecs = _group_vectors(builder, args[7])
+        ptrs = [builder.gep(xp, [v]) for v in vecs]
+        xs = [builder.load(p, align=4) for p in ptrs]
+        adds_a = [builder.load(builder.gep(ap, [v]), align=4) for v in vecs]
+        adds_b = [builder.load(builder.gep(bp, [v]), align=4) for v in vecs]
 
-            def step(i, xs, adds, group=group):
-                word = _splat(builder, builder.load(builder.gep(basep, [i])))
-                out = []
-                for v, x, add in zip(group, xs, adds):
-                    x = builder.add(builder.xor(word, _tangle(builder, x, 1664525)), add)
-                    builder.store(x, builder.gep(sp, [builder.add(builder.mul(i, row), ir.Constant(_I64, v))]), align=4)
-                    out.append(x)
-                return out
+        def step(i, xs, adds):
+            word = _splat(builder, builder.load(builder.gep(basep, [i])))
+            at = builder.mul(i, row)
+            out = []
+            for v, x, add in zip(vecs, xs, adds):
+                x = builder.add(builder.xor(word, _tangle(builder, x, 1664525)), add)
+                builder.store(x, builder.gep(sp, [builder.add(at, v)]), align=4)
+                out.append(x)
+            return out
 
-            def body(p, xs, adds_a=adds_a, adds_b=adds_b, step=step):
-                i = builder.add(start, builder.add(p, p))
-                xs = step(i, xs, adds_a)
-                return step(builder.add(i, ir.Constant(_I64, 1)), xs, adds_b)
+        def body(p, xs):
+            i = builder.add(start, builder.add(p, p))
+            xs = step(i, xs, adds_a)
+            return step(builder.add(i, ir.Constant(_I64, 1)), xs, adds_b)
 
-            for p, x in zip(ptrs, _chain_loop(builder, ir.Constant(_I64, 0), pairs, xs, body)):
-                builder.store(x, p, align=4)
+        for p, x in zip(ptrs, _chain_loop(builder, ir.Constant(_I64, 0), pairs, xs, body)):
+            builder.store(x, p, align=4)
         return context.get_dummy_value()
 
-    return types.void(x, add_a, add_b, st32, base, types.int64, types.int64), codegen
+    return types.void(x, add_a, add_b, st32, base, types.int64, types.int64, types.int64), codegen
 
 
 def _cpython_pass2_intrinsic(store):
-    def pass2(typingctx, x, st32, start, stop):
+    def pass2(typingctx, x, st32, start, stop, group):
         if not (_lanes_ok(x, st32) and st32.ndim == 2):
             return None
 
         def codegen(context, builder, sig, args):
             xp, sp = (_vectors(context, builder, sig.args[j], args[j]) for j in range(2))
             row = ir.Constant(_I64, LANES // _VEC_LANES)
-            for group in _lane_groups(_CPYTHON_VECTORS):
-                ptrs = [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group]
-                xs = [builder.load(p, align=4) for p in ptrs]
+            vecs = _group_vectors(builder, args[4])
+            ptrs = [builder.gep(xp, [v]) for v in vecs]
+            xs = [builder.load(p, align=4) for p in ptrs]
 
-                def body(i, xs, group=group):
-                    sub = _splat(builder, builder.trunc(i, _I32))
-                    out = []
-                    for v, x in zip(group, xs):
-                        at = builder.gep(sp, [builder.add(builder.mul(i, row), ir.Constant(_I64, v))])
-                        x = builder.sub(builder.xor(builder.load(at, align=4), _tangle(builder, x, 1566083941)), sub)
-                        if store:
-                            builder.store(x, at, align=4)
-                        out.append(x)
-                    return out
+            def body(i, xs):
+                sub = _splat(builder, builder.trunc(i, _I32))
+                first = builder.mul(i, row)
+                out = []
+                for v, x in zip(vecs, xs):
+                    at = builder.gep(sp, [builder.add(first, v)])
+                    x = builder.sub(builder.xor(builder.load(at, align=4), _tangle(builder, x, 1566083941)), sub)
+                    if store:
+                        builder.store(x, at, align=4)
+                    out.append(x)
+                return out
 
-                for p, x in zip(ptrs, _chain_loop(builder, args[2], args[3], xs, body)):
-                    builder.store(x, p, align=4)
+            for p, x in zip(ptrs, _chain_loop(builder, args[2], args[3], xs, body)):
+                builder.store(x, p, align=4)
             return context.get_dummy_value()
 
-        return types.void(x, st32, types.int64, types.int64), codegen
+        return types.void(x, st32, types.int64, types.int64, types.int64), codegen
 
     pass2.__name__ = "_cpython_pass2_keep" if store else "_cpython_pass2_skip"
-    pass2.__doc__ = ("CPython's init_by_array, second pass, steps i in [start, stop): x = (st32[i] ^ "
-                     "((x ^ (x >> 30)) * 1566083941)) - i" + (", stored back in st32[i]." if store else "."))
+    pass2.__doc__ = ("CPython's init_by_array, second pass, on the lanes of ``group``, steps i in [start, "
+                     "stop): x = (st32[i] ^ ((x ^ (x >> 30)) * 1566083941)) - i"
+                     + (", stored back in st32[i]." if store else "."))
     return intrinsic(pass2)
 
 
@@ -303,9 +313,9 @@ def _rotl32(x, k):
 
 
 @njit(inline="always")
-def _cpython_step1(st32, cur, word, i, add):
+def _cpython_step1(st32, cur, word, i, add, l0):
     # mt[i] = (word ^ ((mt[i-1] ^ (mt[i-1] >> 30)) * 1664525)) + key + j, word = init_genrand's mt[i].
-    for l in range(LANES):
+    for l in range(l0, l0 + CPYTHON_GROUP_LANES):
         p = cur[l]
         v = U32(U32(word ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1664525))) + add[l])
         cur[l] = v
@@ -313,19 +323,21 @@ def _cpython_step1(st32, cur, word, i, add):
 
 
 @njit(inline="always")
-def _cpython_pass2(st32, prev, start, stop, store):
+def _cpython_pass2(st32, prev, start, stop, store, g):
     if store:
-        _cpython_pass2_keep(prev, st32, start, stop)
+        _cpython_pass2_keep(prev, st32, start, stop, g)
     else:
-        _cpython_pass2_skip(prev, st32, start, stop)
+        _cpython_pass2_skip(prev, st32, start, stop, g)
 
 
 @njit
 def _cpython_init(sl, st32, base, top):
     """init_by_array of every lane's key (the seed's 32-bit words, one or two) into st32.
 
-    With ``top`` < 227 only the words outputs 0..top-1 read are kept from the second pass
-    (mt[0], mt[1], mt[2..top], mt[397..396+top], and mt[623] for the last step); otherwise all 624.
+    The lanes are seeded CPYTHON_GROUP_LANES at a time, both passes, so the rows the second pass
+    reads back are those the first just wrote. With ``top`` < 227 only the words outputs 0..top-1
+    read are kept from the second pass (mt[0], mt[1], mt[2..top], mt[397..396+top], and mt[623]
+    for the last step); otherwise all 624.
     """
     add_even = np.empty(LANES, np.uint32)  # key word j = 0, plus j
     add_odd = np.empty(LANES, np.uint32)  # key word j = 1 (or 0 for a one-word key), plus j
@@ -334,34 +346,37 @@ def _cpython_init(sl, st32, base, top):
         add_even[l] = U32(s & MASK32)
         add_odd[l] = U32(U32(s >> U64(32)) + U32(1)) if s >> U64(32) else add_even[l]
     cur = np.empty(LANES, np.uint32)
-    for l in range(LANES):
-        st32[0, l] = base[0]
-        cur[l] = base[0]
-    # First pass, 624 steps: i = 1..623 (step t = i - 1 takes key word t % len(key)), then
-    # mt[0] = mt[623] and step 623 again at i = 1. The running word stays in ``cur``.
-    _cpython_pass1_run(cur, add_even, add_odd, st32, base, 1, (MT_N - 2) // 2)
-    _cpython_step1(st32, cur, base[MT_N - 1], MT_N - 1, add_even)
-    for l in range(LANES):
-        st32[0, l] = cur[l]
-        p = cur[l]
-        st32[1, l] = U32(U32(st32[1, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1664525))) + add_odd[l])
-    # Second pass, 623 steps: i = 2..623, then mt[0] = mt[623] and i = 1; the running word stays in
-    # ``prev`` and only words an output reads are stored.
     prev = np.empty(LANES, np.uint32)
-    for l in range(LANES):
-        prev[l] = st32[1, l]
-    if top >= MT_STATELESS_LIMIT:
-        _cpython_pass2(st32, prev, 2, MT_N, True)
-    else:
-        _cpython_pass2(st32, prev, 2, top + 1, True)
-        _cpython_pass2(st32, prev, top + 1, MT_M, False)
-        _cpython_pass2(st32, prev, MT_M, MT_M + top, True)
-        _cpython_pass2(st32, prev, MT_M + top, MT_N - 1, False)
-        _cpython_pass2(st32, prev, MT_N - 1, MT_N, True)
-    for l in range(LANES):
-        p = st32[MT_N - 1, l]
-        st32[1, l] = U32(U32(st32[1, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1566083941))) - U32(1))
-        st32[0, l] = U32(0x80000000)
+    for g in range(LANES // CPYTHON_GROUP_LANES):
+        l0 = g * CPYTHON_GROUP_LANES
+        l1 = l0 + CPYTHON_GROUP_LANES
+        for l in range(l0, l1):
+            st32[0, l] = base[0]
+            cur[l] = base[0]
+        # First pass, 624 steps: i = 1..623 (step t = i - 1 takes key word t % len(key)), then
+        # mt[0] = mt[623] and step 623 again at i = 1. The running word stays in ``cur``.
+        _cpython_pass1_run(cur, add_even, add_odd, st32, base, 1, (MT_N - 2) // 2, g)
+        _cpython_step1(st32, cur, base[MT_N - 1], MT_N - 1, add_even, l0)
+        for l in range(l0, l1):
+            st32[0, l] = cur[l]
+            p = cur[l]
+            st32[1, l] = U32(U32(st32[1, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1664525))) + add_odd[l])
+        # Second pass, 623 steps: i = 2..623, then mt[0] = mt[623] and i = 1; the running word stays
+        # in ``prev`` and only words an output reads are stored.
+        for l in range(l0, l1):
+            prev[l] = st32[1, l]
+        if top >= MT_STATELESS_LIMIT:
+            _cpython_pass2(st32, prev, 2, MT_N, True, g)
+        else:
+            _cpython_pass2(st32, prev, 2, top + 1, True, g)
+            _cpython_pass2(st32, prev, top + 1, MT_M, False, g)
+            _cpython_pass2(st32, prev, MT_M, MT_M + top, True, g)
+            _cpython_pass2(st32, prev, MT_M + top, MT_N - 1, False, g)
+            _cpython_pass2(st32, prev, MT_N - 1, MT_N, True, g)
+        for l in range(l0, l1):
+            p = st32[MT_N - 1, l]
+            st32[1, l] = U32(U32(st32[1, l] ^ U32(U32(p ^ U32(p >> U32(30))) * U32(1566083941))) - U32(1))
+            st32[0, l] = U32(0x80000000)
 
 
 _M31 = np.int64(2147483647)
