@@ -115,8 +115,10 @@ def _tangle(builder, x, mult):
                        ir.Constant(_VEC, [mult] * _VEC_LANES))
 
 
-def _chain_loop(builder, lo, hi, xs, body):
-    """Emit ``for k in range(lo, hi): xs = body(k, xs)`` with xs in registers; returns the last xs."""
+def _chain_run(builder, ptrs, lo, hi, body):
+    """Emit ``for k in range(lo, hi): xs = body(k, xs)`` over the vectors at ``ptrs``: loaded once,
+    kept in registers (phi nodes) for the whole loop, stored back at its end."""
+    xs = [builder.load(p, align=4) for p in ptrs]
     fn = builder.function
     pre = builder.block
     head, loop, done = (fn.append_basic_block(name) for name in ("chain.head", "chain.body", "chain.done"))
@@ -138,7 +140,8 @@ def _chain_loop(builder, lo, hi, xs, body):
     k.add_incoming(builder.add(k, ir.Constant(_I64, 1)), end)
     builder.branch(head)
     builder.position_at_end(done)
-    return phis
+    for p, x in zip(ptrs, phis):
+        builder.store(x, p, align=4)
 
 
 def _lane_groups(vectors):
@@ -160,15 +163,11 @@ def _mt_init_run(typingctx, x, start, stop):
     def codegen(context, builder, sig, args):
         xp = _vectors(context, builder, sig.args[0], args[0])
         for group in _lane_groups(_MT_VECTORS):
-            ptrs = [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group]
-            xs = [builder.load(p, align=4) for p in ptrs]
-
             def body(i, xs):
                 add = _splat(builder, builder.trunc(i, _I32))
                 return [builder.add(_tangle(builder, x, 1812433253), add) for x in xs]
 
-            for p, x in zip(ptrs, _chain_loop(builder, args[1], args[2], xs, body)):
-                builder.store(x, p, align=4)
+            _chain_run(builder, [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group], args[1], args[2], body)
         return context.get_dummy_value()
 
     return types.void(x, types.int64, types.int64), codegen
@@ -194,8 +193,6 @@ def _cpython_pass1_run(typingctx, x, add_a, add_b, st32, base, start, pairs, gro
         start, pairs = args[5], args[6]
         row = ir.Constant(_I64, LANES // _VEC_LANES)
         vecs = _group_vectors(builder, args[7])
-        ptrs = [builder.gep(xp, [v]) for v in vecs]
-        xs = [builder.load(p, align=4) for p in ptrs]
         adds_a = [builder.load(builder.gep(ap, [v]), align=4) for v in vecs]
         adds_b = [builder.load(builder.gep(bp, [v]), align=4) for v in vecs]
 
@@ -214,8 +211,7 @@ def _cpython_pass1_run(typingctx, x, add_a, add_b, st32, base, start, pairs, gro
             xs = step(i, xs, adds_a)
             return step(builder.add(i, ir.Constant(_I64, 1)), xs, adds_b)
 
-        for p, x in zip(ptrs, _chain_loop(builder, ir.Constant(_I64, 0), pairs, xs, body)):
-            builder.store(x, p, align=4)
+        _chain_run(builder, [builder.gep(xp, [v]) for v in vecs], ir.Constant(_I64, 0), pairs, body)
         return context.get_dummy_value()
 
     return types.void(x, add_a, add_b, st32, base, types.int64, types.int64, types.int64), codegen
@@ -230,9 +226,6 @@ def _cpython_pass2_intrinsic(store):
             xp, sp = (_vectors(context, builder, sig.args[j], args[j]) for j in range(2))
             row = ir.Constant(_I64, LANES // _VEC_LANES)
             vecs = _group_vectors(builder, args[4])
-            ptrs = [builder.gep(xp, [v]) for v in vecs]
-            xs = [builder.load(p, align=4) for p in ptrs]
-
             def body(i, xs):
                 sub = _splat(builder, builder.trunc(i, _I32))
                 first = builder.mul(i, row)
@@ -245,8 +238,7 @@ def _cpython_pass2_intrinsic(store):
                     out.append(x)
                 return out
 
-            for p, x in zip(ptrs, _chain_loop(builder, args[2], args[3], xs, body)):
-                builder.store(x, p, align=4)
+            _chain_run(builder, [builder.gep(xp, [v]) for v in vecs], args[2], args[3], body)
             return context.get_dummy_value()
 
         return types.void(x, st32, types.int64, types.int64, types.int64), codegen
