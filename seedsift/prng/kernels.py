@@ -226,6 +226,7 @@ def _cpython_pass2_intrinsic(store):
             xp, sp = (_vectors(context, builder, sig.args[j], args[j]) for j in range(2))
             row = ir.Constant(_I64, LANES // _VEC_LANES)
             vecs = _group_vectors(builder, args[4])
+
             def body(i, xs):
                 sub = _splat(builder, builder.trunc(i, _I32))
                 first = builder.mul(i, row)
