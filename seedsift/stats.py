@@ -36,15 +36,6 @@ def binom_logsf(k, n, p):
     return min(0.0, top + math.log(math.fsum(math.exp(t - top) for t in terms)))
 
 
-def any_of(p, trials):
-    """P[at least one success] over ``trials`` independent tries of probability ``p``."""
-    if p <= 0.0 or trials <= 0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    return -math.expm1(trials * math.log1p(-p))
-
-
 def binom_interval(trials, p, level=0.99):
     """Central interval [lo, hi] of Binomial(trials, p) holding at least ``level`` of its mass."""
     alpha = (1.0 - level) / 2.0

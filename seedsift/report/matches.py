@@ -3,12 +3,12 @@
     count_forward_matches  forward_survivors.json + sieve_summary.json -> forward_matches.json
     draw_figures           the steps' JSON documents -> the PNG files of seedsift.report.figures
 
-Chance expectation of the forward-match counts: under uniform random draws each of the
-``window`` forward draws of one (seed, skip) hypothesis matches with probability 1/mod, so
-its matches are Binomial(window, 1/mod). A survivor record keeps one skip per seed (the best);
-the expected number of seeds whose best skip has exactly k matches is
-``seeds * (P[max >= k] - P[max >= k + 1])`` with ``P[max >= k] = 1 - (1 - P[Bin >= k])^skips``,
-which sums over k >= required to the sieve summary's expected_false_forward.
+Chance expectation of the forward-match counts: the sieve summary's
+``expected_by_forward_matches`` of each family, seeds x (P[some skip has >= k forward matches] -
+P[some skip has >= k + 1]) under uniform random draws (seedsift.sieve.search, counted with the
+skips' shared calls by seedsift.sieve.chance). A survivor record keeps one skip per seed (the
+best), so its forward count is the best skip's. The rows sum over k >= required to the summary's
+expected_false_forward. A state-search family tests no seeds: its rows expect none.
 """
 
 import logging
@@ -17,22 +17,11 @@ from collections import Counter
 from seedsift.errors import InputError
 from seedsift.jsonio import iter_records, read_json, write_json
 from seedsift.report import figures
-from seedsift.stats import any_of, binom_sf
 
 log = logging.getLogger(__name__)
 
 FORWARD_MATCHES_FORMAT = "seedsift.forward_matches/1"
 MANIFEST = "report"
-
-
-def expected_by_matches(seeds, window, mod, n_skips, required):
-    """[(k, expected seeds whose best skip has exactly k forward matches)] for k = required..window."""
-    p = 1.0 / mod
-
-    def at_least(k):
-        return any_of(binom_sf(k, window, p), n_skips)
-
-    return [(k, seeds * (at_least(k) - at_least(k + 1))) for k in range(required, window + 1)]
 
 
 def count_forward_matches(survivors_path, sieve_summary):
@@ -49,8 +38,9 @@ def count_forward_matches(survivors_path, sieve_summary):
     families = {}
     for prng, fam in sieve_summary["families"].items():
         required = fam["required_matches"]
-        rows = [{"matches": k, "observed": counts.pop((prng, k), 0), "expected": e}
-                for k, e in expected_by_matches(fam["seeds_tested"], window, mod, n_skips, required)]
+        chance = {int(k): e for k, e in fam.get("expected_by_forward_matches", [])}
+        rows = [{"matches": k, "observed": counts.pop((prng, k), 0), "expected": chance.get(k, 0.0)}
+                for k in range(required, window + 1)]
         families[prng] = {"seeds_tested": fam["seeds_tested"], "search": fam.get("search", "seeds"),
                           "required_matches": required, "rows": rows,
                           "observed_total": sum(r["observed"] for r in rows),
@@ -62,7 +52,8 @@ def count_forward_matches(survivors_path, sieve_summary):
     required = min((f["required_matches"] for f in families.values()), default=None)
     return {"format": FORWARD_MATCHES_FORMAT, "window": window, "mod": mod, "n_skips": n_skips,
             "required_matches": required, "families": families,
-            "chance": "seeds x P[best of the skips has exactly k of window matches], matches ~ Binomial(window, 1/mod)"}
+            "chance": "seeds x P[the best skip has exactly k of window matches] under uniform random draws, "
+                      "the skips' shared calls counted jointly"}
 
 
 # Figure name -> (plotting function, the input documents it takes, in order).

@@ -21,7 +21,7 @@ import numpy as np
 from seedsift.prng import kernels, runtimes
 from seedsift.prng.families import output_index
 from seedsift.prng.gpu import plan as gpu_plan
-from seedsift.stats import any_of, binom_sf
+from seedsift.sieve import chance
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +90,46 @@ class SieveSpec:
         uidx, tpos = np.unique(idx, return_inverse=True)
         return uidx.astype(np.int64), tpos.astype(np.int64), val, slot
 
+    def chance_units(self, bidirectional):
+        """The skips as chance units (seedsift.sieve.chance): each a list of windows of (call, value)."""
+        train = np.asarray(self.train, dtype=np.int64)
+        windows = [self.forward_positions, self.reverse_positions] if bidirectional else [self.forward_positions]
+        return [[list(zip(output_index(pos, int(skip), self.burn).tolist(), train[pos].tolist())) for pos in windows]
+                for skip in self.skips]
+
+    def pass_chance(self, bidirectional, required=None, exact=True):
+        """PassChance (seedsift.sieve.chance) that one seed passes when the draws are uniform random.
+
+        Forward: some skip has ``required`` (default: the spec's) forward matches; bidirectional:
+        some skip has them in both windows. Each call matches a history value with
+        ``match_probability`` (1/mod for uniform draws, slightly more for a call whose draws are
+        not quite uniform, such as ``rand() % mod``), and the skips' shared calls are counted
+        jointly. ``exact=False`` asks for the Bonferroni bounds directly.
+        """
+        need = self.required if required is None else required
+        cap = chance.STATE_CAP if exact else 0
+        return chance.pass_chance(self.chance_units(bidirectional), self.match_probability, need, cap)
+
     def expected_false(self, seeds_tested):
         """Expected survivors if the draws were uniform random: (forward, bidirectional).
 
-        Per skip a window passes with the binomial tail P[Bin(window, q) >= required], q the
-        chance that one draw matches (``match_probability``: 1/mod for uniform draws, slightly
-        more for a call whose draws are not quite uniform, such as ``rand() % mod``); skips are
-        treated as independent tries (exact when window_start >= 1 keeps the skips' call numbers
-        apart, a slight over-estimate otherwise).
+        Exact where the joint count of the shared calls is feasible, otherwise the upper
+        Bonferroni bound (seedsift.sieve.chance), so the figure never understates chance.
         """
-        p = binom_sf(self.required, self.window, self.match_probability)
-        n_skips = self.skip_max - self.skip_min + 1
-        return seeds_tested * any_of(p, n_skips), seeds_tested * any_of(p * p, n_skips)
+        return seeds_tested * self.pass_chance(False).high, seeds_tested * self.pass_chance(True).high
+
+    def expected_by_forward_matches(self, seeds_tested):
+        """[(k, expected seeds whose best forward count is exactly k)] for k = required..window.
+
+        seeds * (P[some skip has >= k] - P[some skip has >= k + 1]); the rows sum to the forward
+        figure of ``expected_false``. All rows use the same method, exact or the upper bound.
+        """
+        ks = range(self.required, self.window + 1)
+        at_least = [self.pass_chance(False, k) for k in ks]
+        if not all(c.exact for c in at_least):
+            at_least = [self.pass_chance(False, k, exact=False) for k in ks]
+        p = [c.high for c in at_least] + [0.0]
+        return [(k, seeds_tested * (p[i] - p[i + 1])) for i, k in enumerate(ks)]
 
 
 def _select(seeds, counts, spec):

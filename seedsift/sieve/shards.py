@@ -117,9 +117,15 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         if fam.get("search") == "state":
             continue  # its chance figure is the state file's
         spec = spec_of(prng, train, params)
-        exp_f, exp_b = spec.expected_false(fam["seeds_tested"])
-        fam["expected_false_forward"] = exp_f
-        fam["expected_false_bidirectional"] = exp_b
+        seeds = fam["seeds_tested"]
+        forward, bidirectional = spec.pass_chance(False), spec.pass_chance(True)
+        fam["expected_false_forward"] = seeds * forward.high
+        fam["expected_false_bidirectional"] = seeds * bidirectional.high
+        # Exact, or the Bonferroni bounds whose upper end is the figure (seedsift.sieve.chance).
+        fam["expected_false_exact"] = forward.exact and bidirectional.exact
+        fam["expected_false_range"] = {"forward": [seeds * forward.low, seeds * forward.high],
+                                       "bidirectional": [seeds * bidirectional.low, seeds * bidirectional.high]}
+        fam["expected_by_forward_matches"] = [[k, e] for k, e in spec.expected_by_forward_matches(seeds)]
         fam["required_matches"] = spec.required
     sv = params["sieve"]
     summary = {

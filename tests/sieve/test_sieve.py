@@ -84,11 +84,30 @@ def test_uniform_random_draws_give_the_expected_false_survivors(name):
 
 
 def test_expected_false_survivors_formula():
-    s = spec("xorshift32", [0] * 40, window=4, threshold=0.25, skip_max=3)
+    """Skips that share no call are independent tries: the binomial formula."""
+    s = spec("xorshift32", list(range(40)), window=4, threshold=0.25, skip_min=5, skip_max=5)
     per_skip = 1 - 0.999 ** 4
     exp_f, exp_b = s.expected_false(1000000)
-    assert exp_f == pytest.approx(1e6 * (1 - (1 - per_skip) ** 4))
-    assert exp_b == pytest.approx(1e6 * (1 - (1 - per_skip ** 2) ** 4))
+    assert exp_f == pytest.approx(1e6 * per_skip, rel=1e-12)
+    assert exp_b == pytest.approx(1e6 * per_skip**2, rel=1e-12)
+
+
+def test_a_repeated_value_gives_fewer_chance_survivors_and_the_figure_says_so():
+    """Null control on a history whose first window repeats one value (as 390, 390 would).
+
+    Under every skip the window then meets that value at shared calls, which match together,
+    so far fewer seeds pass than independent skips would give.
+    """
+    draws = [int.from_bytes(os.urandom(4), "little") % 1000 for _ in range(60)]
+    draws[:5] = [draws[0]] * 5
+    s = spec("xorshift32", draws, window=4, threshold=0.25, skip_max=3)
+    n = 1 << 20
+    records, _ = search.sieve_range(s, 0, n)
+    exp_f, _ = s.expected_false(n)
+    lo, hi = poisson_interval(exp_f, 0.9999)
+    assert lo <= len(records) <= hi, (len(records), exp_f)
+    independent = n * (1 - (1 - (1 - 0.999 ** 4)) ** 4)
+    assert poisson_interval(independent, 0.9999)[0] > hi
 
 
 def test_no_survivors_is_a_valid_result():
