@@ -13,8 +13,8 @@ and understates it slightly otherwise.
 forward window, and for the bidirectional figure the reverse one) has at least ``required``
 matches. Calls met by one window only are summed in closed form (a binomial tail); the calls
 several windows meet are walked in order, keeping the joint match counts of the units they
-join. A unit leaves that state at its last shared call. The walk is exact; when the joint state
-would grow past ``STATE_CAP`` (many skips sharing many calls), the figure falls back to the
+join. A unit leaves that state at its last shared call. The walk is exact; when it would take
+more than ``WORK`` state transitions (many skips sharing many calls), the figure falls back to the
 Bonferroni bounds: the sum of the units' chances (an upper bound, the figure used) and that sum
 less the pairs' joint chances (a lower bound). Both are exact sums, and they meet when the
 chance per skip is small, which is when so many skips can be afforded.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from seedsift.stats import binom_sf
 
-STATE_CAP = 20000
+WORK = 100_000  # state transitions one exact count may take (under a second)
 _CLOSED = -1
 
 
@@ -39,30 +39,60 @@ class PassChance:
     exact: bool
 
 
-def pass_chance(units, q, required, cap=STATE_CAP):
+def pass_chance(units, q, required, work=WORK):
     """Chance that at least one unit passes: a PassChance.
 
     ``units``: one list of windows per unit; a window is a list of (call number, history value),
-    its calls distinct. ``q``: the chance that one call's draw equals one given value.
+    its calls distinct. ``q``: the chance that one call's draw equals one given value. ``work``
+    bounds the exact count (0: go straight to the bounds); the pairs of the lower bound have
+    ``WORK`` transitions of their own, past which it is the largest unit's chance.
     """
-    p = _walk(units, q, required, cap)
+    p, _ = exact_chance(units, q, required, work)
     if p is not None:
         return PassChance(p, p, True)
-    single = [_walk([u], q, required, None) for u in units]
+    single = [unit_chance(u, q, required) for u in units]
+    high = min(sum(single), 1.0)
+    return PassChance(min(_pairs_lower(units, single, q, required, WORK), high), high, False)
+
+
+def exact_chance(units, q, required, work=WORK):
+    """(exact P(some unit passes), state transitions taken); None for P past ``work`` of them."""
+    return _walk(units, q, required, work)
+
+
+def union_bound(units, q, required):
+    """The sum of the units' own chances: an upper bound on P(some unit passes)."""
+    return min(sum(unit_chance(u, q, required) for u in units), 1.0)
+
+
+def unit_chance(unit, q, required):
+    """P(one unit passes): a product of binomial tails when its windows share no call."""
+    calls = [c for window in unit for c, _ in window]
+    if len(set(calls)) == len(calls):
+        return math.prod(binom_sf(required, len(window), q) for window in unit)
+    return _walk([unit], q, required, None)[0]
+
+
+def _pairs_lower(units, single, q, required, work):
+    """sum of the units' chances less every pair's joint chance, at least the largest unit's."""
     calls = [{c for window in u for c, _ in window} for u in units]
     s1 = sum(single)
     # Pairs that share no call are independent: their joint chance is the product.
-    # Two units both pass when the one unit made of all their windows passes.
     s2 = (s1 * s1 - sum(x * x for x in single)) / 2.0
     for i in range(len(units)):
         for j in range(i + 1, len(units)):
             if calls[i] & calls[j]:
-                s2 += _walk([units[i] + units[j]], q, required, None) - single[i] * single[j]
-    return PassChance(max(s1 - s2, max(single, default=0.0)), min(s1, 1.0), False)
+                # Two units both pass when the one unit made of all their windows passes.
+                both, used = _walk([units[i] + units[j]], q, required, work)
+                if both is None:
+                    return max(single, default=0.0)
+                work -= used
+                s2 += both - single[i] * single[j]
+    return max(s1 - s2, max(single, default=0.0))
 
 
-def _walk(units, q, required, cap):
-    """Exact P(some unit passes), or None once the joint state exceeds ``cap``."""
+def _walk(units, q, required, work):
+    """(exact P(some unit passes), transitions taken), or (None, work) past ``work`` transitions."""
     unit_of, windows = [], []
     for u, unit in enumerate(units):
         for window in unit:
@@ -99,6 +129,7 @@ def _walk(units, q, required, cap):
         return f
 
     passed = 0.0
+    used = 0
     states = {(0,) * len(windows): 1.0}
     for c in shared:
         by_value = defaultdict(list)
@@ -108,6 +139,9 @@ def _walk(units, q, required, cap):
         touched = sorted({unit_of[w] for w, _ in slots[c]})
         outcomes = [(max(0.0, 1.0 - len(by_value) * q), ())]
         outcomes += [(q, tuple(ws)) for ws in by_value.values()]
+        used += len(states) * len(outcomes)
+        if work is not None and used > work:
+            return None, work
         new = defaultdict(float)
         for state, mass in states.items():
             for chance, hit in outcomes:
@@ -142,9 +176,7 @@ def _walk(units, q, required, cap):
                             s[w] = _CLOSED
                 new[tuple(s)] += m
         states = new
-        if cap is not None and len(states) > cap:
-            return None
     zero = (0,) * len(windows)
     free = [passes(u, zero) for u in range(len(units)) if u not in last]
     any_free = -math.expm1(sum(math.log1p(-f) if f < 1.0 else -math.inf for f in free)) if free else 0.0
-    return passed + sum(states.values()) * any_free
+    return passed + sum(states.values()) * any_free, used

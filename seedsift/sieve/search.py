@@ -97,18 +97,17 @@ class SieveSpec:
         return [[list(zip(output_index(pos, int(skip), self.burn).tolist(), train[pos].tolist())) for pos in windows]
                 for skip in self.skips]
 
-    def pass_chance(self, bidirectional, required=None, exact=True):
+    def pass_chance(self, bidirectional, required=None, work=chance.WORK):
         """PassChance (seedsift.sieve.chance) that one seed passes when the draws are uniform random.
 
         Forward: some skip has ``required`` (default: the spec's) forward matches; bidirectional:
         some skip has them in both windows. Each call matches a history value with
         ``match_probability`` (1/mod for uniform draws, slightly more for a call whose draws are
         not quite uniform, such as ``rand() % mod``), and the skips' shared calls are counted
-        jointly. ``exact=False`` asks for the Bonferroni bounds directly.
+        jointly. ``work=0`` asks for the Bonferroni bounds directly.
         """
         need = self.required if required is None else required
-        cap = chance.STATE_CAP if exact else 0
-        return chance.pass_chance(self.chance_units(bidirectional), self.match_probability, need, cap)
+        return chance.pass_chance(self.chance_units(bidirectional), self.match_probability, need, work)
 
     def expected_false(self, seeds_tested):
         """Expected survivors if the draws were uniform random: (forward, bidirectional).
@@ -121,15 +120,24 @@ class SieveSpec:
     def expected_by_forward_matches(self, seeds_tested):
         """[(k, expected seeds whose best forward count is exactly k)] for k = required..window.
 
-        seeds * (P[some skip has >= k] - P[some skip has >= k + 1]); the rows sum to the forward
-        figure of ``expected_false``. All rows use the same method, exact or the upper bound.
+        seeds * (P[some skip has >= k] - P[some skip has >= k + 1]); P[>= required] is the
+        forward figure of ``expected_false``, so the rows sum to it. P[>= k] for larger k is
+        exact while the exact counts stay within ``chance.WORK`` transitions all told; past that,
+        the least of the union bound and P[>= k - 1] (an upper bound, so a row is then an estimate).
         """
-        ks = range(self.required, self.window + 1)
-        at_least = [self.pass_chance(False, k) for k in ks]
-        if not all(c.exact for c in at_least):
-            at_least = [self.pass_chance(False, k, exact=False) for k in ks]
-        p = [c.high for c in at_least] + [0.0]
-        return [(k, seeds_tested * (p[i] - p[i + 1])) for i, k in enumerate(ks)]
+        units, q = self.chance_units(False), self.match_probability
+        at_least = [self.pass_chance(False).high]
+        budget = chance.WORK
+        for k in range(self.required + 1, self.window + 1):
+            p, used = chance.exact_chance(units, q, k, budget) if budget > 0 else (None, 0)
+            budget -= used
+            if p is None:
+                budget = 0
+                p = min(chance.union_bound(units, q, k), at_least[-1])
+            at_least.append(p)
+        at_least.append(0.0)
+        return [(k, seeds_tested * (at_least[i] - at_least[i + 1]))
+                for i, k in enumerate(range(self.required, self.window + 1))]
 
 
 def _select(seeds, counts, spec):

@@ -52,7 +52,7 @@ def test_the_joint_count_is_the_exhaustive_count(units, mod, required):
 
 @pytest.mark.parametrize("units,mod,required", small_cases(30))
 def test_the_bonferroni_bounds_hold_the_exact_chance(units, mod, required):
-    bounds = chance.pass_chance(units, 1.0 / mod, required, cap=0)
+    bounds = chance.pass_chance(units, 1.0 / mod, required, work=0)
     exact = exhaustive(units, mod, required)
     assert bounds.low <= bounds.high and (bounds.low == bounds.high) >= bounds.exact
     assert bounds.low - 1e-12 <= exact <= bounds.high + 1e-12
@@ -62,7 +62,7 @@ def test_the_bounds_are_tight_when_a_skip_rarely_passes():
     rng = random.Random(5)
     train = [rng.randrange(1000) for _ in range(200)]
     units = units_of(train, 1, 8, range(32), True)
-    bounds = chance.pass_chance(units, 1e-3, 2, cap=0)
+    bounds = chance.pass_chance(units, 1e-3, 2, work=0)
     assert bounds.high - bounds.low < 1e-4 * bounds.high
 
 
