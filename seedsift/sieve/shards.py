@@ -150,6 +150,10 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         + ("more than chance alone explains" if poisson_sf(n_bid, expected) < 1e-3 else
            "consistent with chance; the survivors themselves are not evidence of a PRNG")
     )
+    bounded = sorted(p for p, f in families.items() if f.get("expected_false_exact") is False)
+    if bounded:
+        summary["chance_note"] += (f" (for {', '.join(bounded)} the expected figures are upper bounds: the skips share "
+                                   "too many outputs to count exactly; expected_false_range gives both bounds)")
     summary["agent_metadata"] = agent_metadata(
         "sieve", inputs=[train_path, parent, *shard_paths], outputs=[forward_out, bidirectional_out, summary_out],
         parent_run_id=parent_run_id_from(parent) if parent else None, params=params,

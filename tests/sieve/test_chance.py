@@ -88,3 +88,28 @@ def test_the_spec_builds_its_units_from_the_skip_convention():
     rows = spec.expected_by_forward_matches(1 << 20)
     assert [k for k, _ in rows] == [2, 3, 4]
     assert sum(e for _, e in rows) == pytest.approx(spec.expected_false(1 << 20)[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("skip_max,exact", [(2, True), (40, False)])
+def test_the_sieve_summary_says_whether_its_chance_figure_is_exact(tmp_path, skip_max, exact):
+    from seedsift.data.history import prepare
+    from seedsift.pipeline.config import validate
+    from seedsift.sieve import shards
+
+    from conftest import TINY_CONFIG, deep_update
+
+    cfg = validate(deep_update(TINY_CONFIG, {"sieve": {"shards": 1, "prngs": ["pcg32"], "seed_end": 1 << 12,
+                                                       "window": 8, "skip_max": skip_max}}))
+    prepare("synthetic", cfg, tmp_path)
+    shard = tmp_path / "shard_0.json"
+    shards.run_shard(tmp_path / "train_history.json", "pcg32", 0, cfg, shard)
+    outs = [tmp_path / n for n in ("fwd.json", "bid.json", "summary.json")]
+    summary = shards.aggregate([shard], tmp_path / "train_history.json", cfg, *outs)
+    fam = summary["families"]["pcg32"]
+    assert fam["expected_false_exact"] is exact
+    for kind in ("forward", "bidirectional"):
+        lo, hi = fam["expected_false_range"][kind]
+        assert hi == fam[f"expected_false_{kind}"] and 0 < lo <= hi
+        assert (lo == hi) is exact
+    assert ("upper bounds" in summary["chance_note"]) is not exact
+    assert sum(e for _, e in fam["expected_by_forward_matches"]) == pytest.approx(fam["expected_false_forward"])
