@@ -117,16 +117,17 @@ class SieveSpec:
         """
         return seeds_tested * self.pass_chance(False).high, seeds_tested * self.pass_chance(True).high
 
-    def expected_by_forward_matches(self, seeds_tested):
+    def expected_by_forward_matches(self, seeds_tested, forward=None):
         """[(k, expected seeds whose best forward count is exactly k)] for k = required..window.
 
         seeds * (P[some skip has >= k] - P[some skip has >= k + 1]); P[>= required] is the
-        forward figure of ``expected_false``, so the rows sum to it. P[>= k] for larger k is
+        forward figure of ``expected_false`` (``forward``: its PassChance when the caller has it),
+        so the rows sum to it. P[>= k] for larger k is
         exact while the exact counts stay within ``chance.WORK`` transitions all told; past that,
         the least of the union bound and P[>= k - 1] (an upper bound, so a row is then an estimate).
         """
         units, q = self.chance_units(False), self.match_probability
-        at_least = [self.pass_chance(False).high]
+        at_least = [(forward or self.pass_chance(False)).high]
         budget = chance.WORK
         for k in range(self.required + 1, self.window + 1):
             p, used = chance.exact_chance(units, q, k, budget) if budget > 0 else (None, 0)

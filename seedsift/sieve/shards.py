@@ -125,7 +125,7 @@ def aggregate(shard_paths, train_path, params, forward_out, bidirectional_out, s
         fam["expected_false_exact"] = forward.exact and bidirectional.exact
         fam["expected_false_range"] = {"forward": [seeds * forward.low, seeds * forward.high],
                                        "bidirectional": [seeds * bidirectional.low, seeds * bidirectional.high]}
-        fam["expected_by_forward_matches"] = [[k, e] for k, e in spec.expected_by_forward_matches(seeds)]
+        fam["expected_by_forward_matches"] = [[k, e] for k, e in spec.expected_by_forward_matches(seeds, forward)]
         fam["required_matches"] = spec.required
     sv = params["sieve"]
     summary = {
