@@ -21,13 +21,15 @@ from seedsift.prng import cpu_target  # noqa: F401  # isort: skip
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # Seeds stepped in lock-step: enough independent chains to hide the Mersenne Twister's multiply
 # latency (its init chain is 397 dependent steps), a power of two (java.util.Random's range path).
 LANES = 256
 GROUP = 64  # blocks per parallel task: buffers are allocated once per group, not per block
+TASK = 8  # blocks a worker of the stage-1 sweep claims at a time (_claim)
 
 U32 = np.uint32
 U64 = np.uint64
@@ -1038,30 +1040,68 @@ def _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl,
         hit[U64(lo) + U64(l)] = np.uint8(h[l])
 
 
-@njit(parallel=True, cache=True)
+@intrinsic
+def _claim(typingctx, counter):
+    """The value of counter[0] before adding 1 to it, atomically: the next task for a worker."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64 and counter.ndim == 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], arr, [ir.Constant(_I64, 0)])
+        return builder.atomic_rmw("add", ptr, ir.Constant(_I64, 1), "monotonic")
+
+    return types.int64(counter), codegen
+
+
+@njit(inline="always")
+def _any_task(call, task, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32,
+               st64, out, need, cap, rows_, h, hit, ja, jc, jo):
+    """Stage 1 of the blocks of task ``task``."""
+    for b in range(task * TASK, min(nblk, (task + 1) * TASK)):
+        lo = b * LANES
+        # A whole block of a java.util.Random range takes its own path, unless a seed rejected.
+        if fast and lo + LANES <= n and not _java_block(call, U64(start + U64(lo)), cidx, vals, ja, jc, jo):
+            _any_target(h, vals, tpos, tval)
+            for l in range(LANES):
+                hit[U64(lo) + U64(l)] = np.uint8(h[l])
+            continue
+        _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64,
+                   out, need, cap, rows_, h, hit)
+
+
 def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
-    """Stage-1 filter: 1 where any target matches, else 0 (uint8 per seed)."""
+    """Stage-1 filter: 1 where any target matches, else 0 (uint8 per seed).
+
+    Seeds are ``seeds`` when it is non-empty, else the range [start, start + n). One task per
+    thread, each claiming TASK blocks at a time until none are left: a thread that runs slower (a
+    shared core, a virtual machine's neighbour) takes fewer blocks, where an even split would
+    leave the other threads waiting for it at the end of every call.
+    """
+    return _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())
+
+
+@njit(parallel=True, cache=True)
+def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, threads):
     if seeds.size:
         n = seeds.size
-    hit = np.zeros(n, np.uint8)
+    hit = np.empty(n, np.uint8)  # every seed's entry is written
     nblk = (n + LANES - 1) // LANES
+    ntasks = (nblk + TASK - 1) // TASK
+    nwork = min(threads, ntasks)
     nwords, need, rows = _buffers(call[0], uidx, cidx.size)
     rows_ = np.arange(cidx.size)
     fast = _java_fast(call, seeds, cidx)
     ja, jc, jo = _java_tables(cidx[cidx.size - 1] if fast else 0)
-    for g in prange((nblk + GROUP - 1) // GROUP):
+    counter = np.zeros(1, np.int64)
+    for _w in prange(nwork):
         sl, res, vals, st32, st64, out, cap = _block_buffers(uidx, cidx, nwords, rows)
         h = np.empty(LANES, np.uint32)
-        for b in range(g * GROUP, min(nblk, (g + 1) * GROUP)):
-            lo = b * LANES
-            # A whole block of a java.util.Random range takes its own path, unless a seed rejected.
-            if fast and lo + LANES <= n and not _java_block(call, U64(start + U64(lo)), cidx, vals, ja, jc, jo):
-                _any_target(h, vals, tpos, tval)
-                for l in range(LANES):
-                    hit[U64(lo) + U64(l)] = np.uint8(h[l])
-                continue
-            _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64,
-                       out, need, cap, rows_, h, hit)
+        task = _claim(counter)
+        while task < ntasks:
+            _any_task(call, task, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals,
+                      st32, st64, out, need, cap, rows_, h, hit, ja, jc, jo)
+            task = _claim(counter)
     return hit
 
 

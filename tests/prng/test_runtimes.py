@@ -86,6 +86,28 @@ def test_the_java_range_path_of_stage_1_equals_the_exact_path(name, mod):
             assert np.array_equal(fast.astype(bool), want), (name, mod, start, cidx)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 64])
+def test_stage_1_gives_every_seed_its_entry_whatever_the_thread_count(threads):
+    """The sweep's workers claim tasks of kernels.TASK blocks until none are left: with one thread,
+    with more tasks than threads, and with more threads than tasks, every seed of a range that ends
+    inside a block gets the entry calls_at's draws say it should (the array is not zeroed first)."""
+    name, mod = "xorshift32", 1000
+    rng = random.Random(threads)
+    n = kernels.LANES * kernels.TASK * 3 + 300
+    start = rng.randrange(1 << 31)
+    seeds = np.arange(start, start + n, dtype=np.uint64)
+    call, cidx, uidx, coef, base = runtimes.kernel_args(name, mod, np.array([0, 1]))
+    draws = kernels.calls_at(call, seeds, cidx, uidx, coef, base)
+    tpos = np.array([0, 1], dtype=np.int64)
+    tval = np.array([draws[7, 0], draws[n - 1, 1]], dtype=np.int64)
+    want = (draws[:, tpos] == tval).any(axis=1)
+    empty = np.empty(0, np.uint64)
+    for _ in range(3):
+        hit = kernels._any_match(call, np.uint64(start), n, empty, cidx, uidx, tpos, tval, coef, base, threads)
+        assert hit.dtype == np.uint8 and set(np.unique(hit).tolist()) <= {0, 1}
+        assert np.array_equal(hit.astype(bool), want), threads
+
+
 def test_a_seed_that_rejects_more_than_the_slack_is_still_exact():
     """Outputs are generated past the last call only for a few rejections; more need a second pass."""
     name, mod = "python.random.randrange", (1 << 31) + 1  # rejects about half of all 32-bit draws
