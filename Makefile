@@ -21,10 +21,13 @@ endif
 GPU_STAMP := $(VENV)/.installed-gpu-$(GPU)
 endif
 
-# The venv, and the profile links that make `snakemake --profile cluster` (or slurm) work by name
-# from the repository root (seedsift/cluster/profile_links.py; $XDG_CONFIG_HOME/snakemake).
+# The venv, the profile links that make `snakemake --profile cluster` (or slurm) work by name
+# from the repository root (seedsift/cluster/profile_links.py; $XDG_CONFIG_HOME/snakemake), and
+# the numba kernels compiled into their cache, one kernel per core at a time (seedsift/prng/warm.py:
+# minutes on a fresh checkout, seconds after).
 setup: $(STAMP) $(GPU_STAMP)
 	@$(BIN)/python -m seedsift.cluster.profile_links
+	@$(BIN)/python -m seedsift.prng.warm
 
 $(VENV)/.installed-gpu-%: requirements-gpu-%.txt $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r $< -c requirements.lock
