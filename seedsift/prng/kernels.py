@@ -29,7 +29,8 @@ from numba.extending import intrinsic
 # latency (its init chain is 397 dependent steps), a power of two (java.util.Random's range path).
 LANES = 256
 GROUP = 64  # blocks per parallel task: buffers are allocated once per group, not per block
-TASK = 8  # blocks a worker of the stage-1 sweep claims at a time (_claim)
+TASK = 8  # the fewest blocks a worker of the stage-1 sweep claims at a time (_claim)
+TASKS_PER_THREAD = 64  # and tasks per thread a call is cut into at most, so a cheap generator's are longer
 
 U32 = np.uint32
 U64 = np.uint64
@@ -1055,10 +1056,10 @@ def _claim(typingctx, counter):
 
 
 @njit(inline="always")
-def _any_task(call, task, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32,
+def _any_task(call, task, size, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32,
                st64, out, need, cap, rows_, h, hit, ja, jc, jo):
-    """Stage 1 of the blocks of task ``task``."""
-    for b in range(task * TASK, min(nblk, (task + 1) * TASK)):
+    """Stage 1 of the blocks of task ``task`` (``size`` blocks)."""
+    for b in range(task * size, min(nblk, (task + 1) * size)):
         lo = b * LANES
         # A whole block of a java.util.Random range takes its own path, unless a seed rejected.
         if fast and lo + LANES <= n and not _java_block(call, U64(start + U64(lo)), cidx, vals, ja, jc, jo):
@@ -1074,9 +1075,10 @@ def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     """Stage-1 filter: 1 where any target matches, else 0 (uint8 per seed).
 
     Seeds are ``seeds`` when it is non-empty, else the range [start, start + n). One task per
-    thread, each claiming TASK blocks at a time until none are left: a thread that runs slower (a
-    shared core, a virtual machine's neighbour) takes fewer blocks, where an even split would
-    leave the other threads waiting for it at the end of every call.
+    thread, each claiming a run of blocks at a time until none are left (TASK blocks at least,
+    TASKS_PER_THREAD runs per thread at most): a thread that runs slower (a shared core, a virtual
+    machine's neighbour) takes fewer blocks, where an even split would leave the other threads
+    waiting for it at the end of every call.
     """
     return _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())
 
@@ -1087,7 +1089,8 @@ def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, thread
         n = seeds.size
     hit = np.empty(n, np.uint8)  # every seed's entry is written
     nblk = (n + LANES - 1) // LANES
-    ntasks = (nblk + TASK - 1) // TASK
+    size = max(TASK, nblk // (TASKS_PER_THREAD * max(1, threads)))
+    ntasks = (nblk + size - 1) // size
     nwork = min(threads, ntasks)
     nwords, need, rows = _buffers(call[0], uidx, cidx.size)
     rows_ = np.arange(cidx.size)
@@ -1099,7 +1102,7 @@ def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, thread
         h = np.empty(LANES, np.uint32)
         task = _claim(counter)
         while task < ntasks:
-            _any_task(call, task, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals,
+            _any_task(call, task, size, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals,
                       st32, st64, out, need, cap, rows_, h, hit, ja, jc, jo)
             task = _claim(counter)
     return hit
