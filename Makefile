@@ -23,11 +23,11 @@ endif
 
 # The venv, the profile links that make `snakemake --profile cluster` (or slurm) work by name
 # from the repository root (seedsift/cluster/profile_links.py; $XDG_CONFIG_HOME/snakemake), and
-# the numba kernels compiled into their cache, one kernel per core at a time (seedsift/prng/warm.py:
+# the numba kernels compiled into their cache, one kernel per core at a time (seedsift/pipeline/warm.py:
 # minutes on a fresh checkout, seconds after).
 setup: $(STAMP) $(GPU_STAMP)
 	@$(BIN)/python -m seedsift.cluster.profile_links
-	@$(BIN)/python -m seedsift.prng.warm
+	@$(BIN)/python -m seedsift.pipeline.warm
 
 $(VENV)/.installed-gpu-%: requirements-gpu-%.txt $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r $< -c requirements.lock

@@ -35,7 +35,7 @@ print(json.dumps(misses))
 @pytest.mark.slow
 def test_after_the_warm_up_no_runtime_compiles_a_kernel_again():
     e = env()
-    subprocess.run([sys.executable, "-m", "seedsift.prng.warm", "--jobs", "2"], check=True, cwd=REPO, env=e,
+    subprocess.run([sys.executable, "-m", "seedsift.pipeline.warm", "--jobs", "2"], check=True, cwd=REPO, env=e,
                    capture_output=True, timeout=1800)
     done = subprocess.run([sys.executable, "-c", PROBE], check=True, cwd=REPO, env=e, capture_output=True,
                           text=True, timeout=600)

@@ -8,7 +8,7 @@ This module compiles each kernel in its own process, ``--jobs`` at a time, throu
 calls the pipeline makes, so that the argument types, and with them the cache entries, are the
 pipeline's. ``make setup`` runs it.
 
-    python -m seedsift.prng.warm [--jobs N]
+    python -m seedsift.pipeline.warm [--jobs N]
 """
 
 import argparse
@@ -73,7 +73,7 @@ def main(argv=None):
     while pending or running:
         while pending and len(running) < max(1, args.jobs):
             task = pending.pop(0)
-            running.append((task, subprocess.Popen([sys.executable, "-m", "seedsift.prng.warm", "--task", task])))
+            running.append((task, subprocess.Popen([sys.executable, "-m", "seedsift.pipeline.warm", "--task", task])))
         time.sleep(0.2)
         for item in list(running):
             task, proc = item
@@ -82,7 +82,7 @@ def main(argv=None):
                 if proc.returncode:
                     failed.append(task)
     if failed:
-        print(f"seedsift.prng.warm: compiling {', '.join(failed)} failed", file=sys.stderr)
+        print(f"seedsift.pipeline.warm: compiling {', '.join(failed)} failed", file=sys.stderr)
         return 1
     print(f"numba kernels compiled or loaded from the cache in {time.monotonic() - t0:.0f} s")
     return 0
