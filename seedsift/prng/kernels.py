@@ -121,7 +121,13 @@ def _tangle(builder, x, mult):
 def _chain_run(builder, ptrs, lo, hi, body):
     """Emit ``for k in range(lo, hi): xs = body(k, xs)`` over the vectors at ``ptrs``: loaded once,
     kept in registers (phi nodes) for the whole loop, stored back at its end."""
-    xs = [builder.load(p, align=4) for p in ptrs]
+    xs = _chain_loop(builder, [builder.load(p, align=4) for p in ptrs], lo, hi, body)
+    for p, x in zip(ptrs, xs):
+        builder.store(x, p, align=4)
+
+
+def _chain_loop(builder, xs, lo, hi, body):
+    """Emit ``for k in range(lo, hi): xs = body(k, xs)`` on vector values; returns the last ones."""
     fn = builder.function
     pre = builder.block
     head, loop, done = (fn.append_basic_block(name) for name in ("chain.head", "chain.body", "chain.done"))
@@ -143,8 +149,7 @@ def _chain_run(builder, ptrs, lo, hi, body):
     k.add_incoming(builder.add(k, ir.Constant(_I64, 1)), end)
     builder.branch(head)
     builder.position_at_end(done)
-    for p, x in zip(ptrs, phis):
-        builder.store(x, p, align=4)
+    return phis
 
 
 def _lane_groups(vectors):
@@ -158,22 +163,48 @@ def _lanes_ok(*arrays):
 
 
 @intrinsic
-def _mt_init_run(typingctx, x, start, stop):
-    """x[lane] after the init steps i in [start, stop): x = 1812433253 * (x ^ (x >> 30)) + i."""
-    if not (_lanes_ok(x) and x.ndim == 1):
+def _mt_init_keep(typingctx, x, need, cap):
+    """The init chain from x[lane] = word 0 to word len(need) - 1, in registers (x ends as the last
+    word): word w is stored in cap[need[w], lane] wherever need[w] >= 0.
+
+    One loop over the whole chain, with a (rarely taken) store after each step: numba-level runs
+    from one kept word to the next, each followed by a copy loop, measured 5-15% slower on one
+    output's chain."""
+    if not (_lanes_ok(x, cap) and x.ndim == 1 and cap.ndim == 2 and isinstance(need, types.Array)
+            and need.dtype == types.int64 and need.ndim == 1 and need.layout == "C"):
         return None
 
     def codegen(context, builder, sig, args):
-        xp = _vectors(context, builder, sig.args[0], args[0])
+        xp, capp = _vectors(context, builder, sig.args[0], args[0]), _vectors(context, builder, sig.args[2], args[2])
+        need_arr = context.make_array(sig.args[1])(context, builder, args[1])
+        needp = need_arr.data
+        top = builder.extract_value(need_arr.shape, 0)
+        row = ir.Constant(_I64, LANES // _VEC_LANES)
+        zero = ir.Constant(_I64, 0)
         for group in _lane_groups(_MT_VECTORS):
-            def body(i, xs):
-                add = _splat(builder, builder.trunc(i, _I32))
-                return [builder.add(_tangle(builder, x, 1812433253), add) for x in xs]
+            def keep(w, xs):
+                r = builder.load(builder.gep(needp, [w]))
+                with builder.if_then(builder.icmp_signed(">=", r, zero), likely=False):
+                    first = builder.mul(r, row)
+                    for v, x in zip(group, xs):
+                        builder.store(x, builder.gep(capp, [builder.add(first, ir.Constant(_I64, v))]), align=4)
 
-            _chain_run(builder, [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group], args[1], args[2], body)
+            def body(w, xs):
+                add = _splat(builder, builder.trunc(w, _I32))
+                xs = [builder.add(_tangle(builder, x, 1812433253), add) for x in xs]
+                keep(w, xs)
+                return xs
+
+            ptrs = [builder.gep(xp, [ir.Constant(_I32, v)]) for v in group]
+            xs = [builder.load(p, align=4) for p in ptrs]
+            with builder.if_then(builder.icmp_signed(">", top, zero)):
+                keep(zero, xs)
+            xs = _chain_loop(builder, xs, ir.Constant(_I64, 1), top, body)
+            for p, x in zip(ptrs, xs):
+                builder.store(x, p, align=4)
         return context.get_dummy_value()
 
-    return types.void(x, types.int64, types.int64), codegen
+    return types.void(x, need, cap), codegen
 
 
 def _group_vectors(builder, group):
@@ -589,20 +620,7 @@ def _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base):
         legacy = gen == MT_PHP_LEGACY
         for l in range(LANES):
             out[l] = U32(sl[l] & MASK32)
-        if need[0] >= 0:
-            for l in range(LANES):
-                cap[need[0], l] = out[l]
-        # The chain runs in registers from one kept word to the next (the last one is kept).
-        i = 1
-        while i < need.size:
-            j = i
-            while need[j] < 0:
-                j += 1
-            _mt_init_run(out, i, j + 1)
-            r = need[j]
-            for l in range(LANES):
-                cap[r, l] = out[l]
-            i = j + 1
+        _mt_init_keep(out, need, cap)
         for t in range(uidx.size):
             k = uidx[t]
             ra, rb, rc = need[k], need[k + 1], need[k + MT_M]
@@ -1032,13 +1050,23 @@ def _java_block(call, first, cidx, jvals, ja, jc, jo):
 
 
 @njit(inline="always")
+def _any_keep(h, b, count, hit, hits):
+    """Block b's entries of the hit array, and its number of hits."""
+    lo = U64(b * LANES)
+    c = np.int64(0)
+    for l in range(count):
+        hit[lo + U64(l)] = np.uint8(h[l])
+        c += np.int64(h[l])
+    hits[b] = U32(c)
+
+
+@njit(inline="always")
 def _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64, out,
-               need, cap, rows_, h, hit):
+               need, cap, rows_, h, hit, hits):
     lo, count = _block_draws(call, b, start, n, seeds, cidx, uidx, coef, base, sl, res, vals, st32, st64, out,
                              need, cap, rows_)
     _any_target(h, vals, tpos, tval)
-    for l in range(count):
-        hit[U64(lo) + U64(l)] = np.uint8(h[l])
+    _any_keep(h, b, count, hit, hits)
 
 
 @intrinsic
@@ -1057,18 +1085,17 @@ def _claim(typingctx, counter):
 
 @njit(inline="always")
 def _any_task(call, task, size, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32,
-               st64, out, need, cap, rows_, h, hit, ja, jc, jo):
+               st64, out, need, cap, rows_, h, hit, hits, ja, jc, jo):
     """Stage 1 of the blocks of task ``task`` (``size`` blocks)."""
     for b in range(task * size, min(nblk, (task + 1) * size)):
         lo = b * LANES
         # A whole block of a java.util.Random range takes its own path, unless a seed rejected.
         if fast and lo + LANES <= n and not _java_block(call, U64(start + U64(lo)), cidx, vals, ja, jc, jo):
             _any_target(h, vals, tpos, tval)
-            for l in range(LANES):
-                hit[U64(lo) + U64(l)] = np.uint8(h[l])
+            _any_keep(h, b, LANES, hit, hits)
             continue
         _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64,
-                   out, need, cap, rows_, h, hit)
+                   out, need, cap, rows_, h, hit, hits)
 
 
 def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
@@ -1080,11 +1107,40 @@ def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     machine's neighbour) takes fewer blocks, where an even split would leave the other threads
     waiting for it at the end of every call.
     """
-    return _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())
+    return _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())[0]
+
+
+def candidates(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
+    """The seeds that pass stage 1 (uint64, in order): any_match's seeds with a hit.
+
+    Stage 1 counts each block's hits as it goes, so gathering the seeds reads only the blocks that
+    have one; a separate pass over the whole hit array cost the light generators' sweeps a large
+    share of their time (it ran at about 1 G entries/s, as fast as their stage 1).
+    """
+    hit, hits = _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())
+    return _gather(hit, hits, start, seeds)
+
+
+@njit(cache=True)
+def _gather(hit, hits, start, seeds):
+    total = 0
+    for b in range(hits.size):
+        total += hits[b]
+    out = np.empty(total, np.uint64)
+    j = 0
+    for b in range(hits.size):
+        if hits[b] == 0:
+            continue
+        for i in range(b * LANES, min(hit.size, (b + 1) * LANES)):
+            if hit[i] != 0:
+                out[j] = seeds[i] if seeds.size else U64(start + U64(i))
+                j += 1
+    return out
 
 
 @njit(parallel=True, cache=True)
 def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, threads):
+    """(hit per seed, hits per block of LANES seeds)."""
     if seeds.size:
         n = seeds.size
     hit = np.empty(n, np.uint8)  # every seed's entry is written
@@ -1096,6 +1152,7 @@ def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, thread
     rows_ = np.arange(cidx.size)
     fast = _java_fast(call, seeds, cidx)
     ja, jc, jo = _java_tables(cidx[cidx.size - 1] if fast else 0)
+    hits = np.empty(nblk, np.uint32)  # and every block's
     counter = np.zeros(1, np.int64)
     for _w in prange(nwork):
         sl, res, vals, st32, st64, out, cap = _block_buffers(uidx, cidx, nwords, rows)
@@ -1103,34 +1160,9 @@ def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, thread
         task = _claim(counter)
         while task < ntasks:
             _any_task(call, task, size, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals,
-                      st32, st64, out, need, cap, rows_, h, hit, ja, jc, jo)
+                      st32, st64, out, need, cap, rows_, h, hit, hits, ja, jc, jo)
             task = _claim(counter)
-    return hit
-
-
-@njit(parallel=True, cache=True)
-def compact(hit, start):
-    """Seeds start + i (uint64) of the non-zero ``hit`` entries, in order: a parallel np.nonzero."""
-    n = hit.size
-    parts = max(1, min(256, n // 65536))
-    step = (n + parts - 1) // parts
-    counts = np.zeros(parts, np.int64)
-    for p in prange(parts):
-        c = 0
-        for i in range(p * step, min(n, (p + 1) * step)):
-            c += hit[i] != 0
-        counts[p] = c
-    offsets = np.zeros(parts + 1, np.int64)
-    for p in range(parts):
-        offsets[p + 1] = offsets[p] + counts[p]
-    out = np.empty(offsets[parts], np.uint64)
-    for p in prange(parts):
-        j = offsets[p]
-        for i in range(p * step, min(n, (p + 1) * step)):
-            if hit[i] != 0:
-                out[j] = U64(start + U64(i))
-                j += 1
-    return out
+    return hit, hits
 
 
 @njit(parallel=True, cache=True)

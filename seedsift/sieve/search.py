@@ -195,8 +195,7 @@ def _chunk(call):
 def _numba_chunk(s1, p1, v1, s2, p2, v2, slot2, nslots, lo, n):
     """Stage 1 and stage 2 of one chunk on the CPU: (candidates, their counts)."""
     empty = np.empty(0, dtype=np.uint64)
-    hit = kernels.any_match(s1[0], np.uint64(lo), n, empty, s1[1], s1[2], p1, v1, s1[3], s1[4])
-    cand = kernels.compact(hit, np.uint64(lo))
+    cand = kernels.candidates(s1[0], np.uint64(lo), n, empty, s1[1], s1[2], p1, v1, s1[3], s1[4])
     if not cand.size:
         return cand, None
     counts = kernels.count_matches(s2[0], np.uint64(0), 0, cand, s2[1], s2[2], p2, v2, slot2, nslots, s2[3], s2[4])

@@ -25,7 +25,7 @@ for name in ("glibc.rand", "python.random.randrange", "java.util.Random.nextInt"
     assert any(r["seed"] == 11 for r in records), name
     search.sieve_seeds(spec, [11, 12])
     features.compute(records[:3], train[:30], train[30:], 600, [2, 5])
-for f in (kernels._any_match, kernels.compact, kernels.count_matches, kernels.calls_at,
+for f in (kernels._any_match, kernels._gather, kernels.count_matches, kernels.calls_at,
           feature_kernel._survivor_features):
     misses[f.__name__] = sorted(str(s) for s in f.stats.cache_misses)
 print(json.dumps(misses))

@@ -102,10 +102,37 @@ def test_stage_1_gives_every_seed_its_entry_whatever_the_thread_count(threads):
     tval = np.array([draws[7, 0], draws[n - 1, 1]], dtype=np.int64)
     want = (draws[:, tpos] == tval).any(axis=1)
     empty = np.empty(0, np.uint64)
+    per_block = [int(want[b:b + kernels.LANES].sum()) for b in range(0, n, kernels.LANES)]
     for _ in range(3):
-        hit = kernels._any_match(call, np.uint64(start), n, empty, cidx, uidx, tpos, tval, coef, base, threads)
+        hit, hits = kernels._any_match(call, np.uint64(start), n, empty, cidx, uidx, tpos, tval, coef, base, threads)
         assert hit.dtype == np.uint8 and set(np.unique(hit).tolist()) <= {0, 1}
         assert np.array_equal(hit.astype(bool), want), threads
+        assert hits.tolist() == per_block, threads
+
+
+@pytest.mark.parametrize("mod", [2, 1000, 1 << 32])
+def test_stage_1_candidates_are_the_seeds_with_a_hit_in_order(mod):
+    """candidates() reads only the blocks whose hit count is not zero: with most seeds hitting
+    (mod 2), a few, or one (a full 32-bit draw), over a range that starts and ends inside a block
+    and over explicit seeds out of order, it returns exactly the seeds any_match marks, in order."""
+    rng = random.Random(mod)
+    n = kernels.LANES * 7 + 91
+    start = rng.randrange(1 << 31) * 2 + 1
+    seeds = np.arange(start, start + n, dtype=np.uint64)
+    call, cidx, uidx, coef, base = runtimes.kernel_args("xorshift32", mod, np.array([0, 3]))
+    draws = kernels.calls_at(call, seeds, cidx, uidx, coef, base)
+    tpos = np.array([0, 1], dtype=np.int64)
+    tval = np.array([draws[5, 0], draws[n - 2, 1]], dtype=np.int64)
+    want = (draws[:, tpos] == tval).any(axis=1)
+    empty = np.empty(0, np.uint64)
+    got = kernels.candidates(call, np.uint64(start), n, empty, cidx, uidx, tpos, tval, coef, base)
+    assert got.dtype == np.uint64 and got.tolist() == seeds[want].tolist()
+    assert {start + 5, start + n - 2} <= set(got.tolist())
+    shuffled = seeds[np.random.default_rng(mod).permutation(n)]
+    sdraws = kernels.calls_at(call, shuffled, cidx, uidx, coef, base)
+    swant = (sdraws[:, tpos] == tval).any(axis=1)
+    got = kernels.candidates(call, np.uint64(0), 0, shuffled, cidx, uidx, tpos, tval, coef, base)
+    assert got.tolist() == shuffled[swant].tolist()
 
 
 def test_a_seed_that_rejects_more_than_the_slack_is_still_exact():

@@ -88,8 +88,7 @@ def check_case(backend, name, mod, cidx, rng, n_seeds=32, n_range=512):
     p1 = backend.prepare(plan.make(args, tpos, tval))
     got = np.asarray(backend.stage1(p1, start, n_range))
     empty = np.empty(0, dtype=np.uint64)
-    hit = kernels.any_match(call, np.uint64(start), n_range, empty, cidx_, uidx, tpos, tval, coef, base)
-    want_seeds = kernels.compact(hit, np.uint64(start))
+    want_seeds = kernels.candidates(call, np.uint64(start), n_range, empty, cidx_, uidx, tpos, tval, coef, base)
     if not np.array_equal(got, want_seeds):
         problems.append(f"{name} mod {mod} calls {list(cidx)}: stage 1 over [{start}, {start + n_range}) kept "
                         f"{got.size} seeds, numba {want_seeds.size}")
