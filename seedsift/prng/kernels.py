@@ -182,7 +182,7 @@ def _mt_init_keep(typingctx, x, need, cap):
         row = ir.Constant(_I64, LANES // _VEC_LANES)
         zero = ir.Constant(_I64, 0)
         for group in _lane_groups(_MT_VECTORS):
-            def keep(w, xs):
+            def keep(w, xs, group=group):
                 r = builder.load(builder.gep(needp, [w]))
                 with builder.if_then(builder.icmp_signed(">=", r, zero), likely=False):
                     first = builder.mul(r, row)
