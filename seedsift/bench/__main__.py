@@ -41,8 +41,9 @@ def _timed(fn, *args):
 
 
 def bench_stage1():
-    """Stage-1 seeds/s per raw family and per runtime call (first forward draw, one skip, mod 1000),
-    on 1 core and on all cores. A runtime's call 1 follows its call 0, rejections included."""
+    """Stage-1 seeds/s (the filter and the gathering of its seeds) per raw family and per runtime
+    call (first forward draw, one skip, mod 1000), on 1 core and on all cores. A runtime's call 1
+    follows its call 0, rejections included."""
     tpos = np.array([0], np.int64)
     tval = np.array([7], np.int64)
     empty = np.empty(0, np.uint64)
@@ -52,11 +53,11 @@ def bench_stage1():
         call, cidx, uidx, coef, base = runtimes.kernel_args(name, 1000, np.array([1], np.int64))
         heavy = call[0] in (kernels.MT19937, kernels.MT_CPYTHON, kernels.MT_PHP_LEGACY, kernels.GLIBC)
         n = 1 << (22 if heavy else 27)
-        kernels.any_match(call, np.uint64(0), 4096, empty, cidx, uidx, tpos, tval, coef, base)
+        kernels.candidates(call, np.uint64(0), 4096, empty, cidx, uidx, tpos, tval, coef, base)
         row = {}
         for threads in (1, cores):
             numba.set_num_threads(threads)
-            _, dt = _timed(kernels.any_match, call, np.uint64(0), n, empty, cidx, uidx, tpos, tval, coef, base)
+            _, dt = _timed(kernels.candidates, call, np.uint64(0), n, empty, cidx, uidx, tpos, tval, coef, base)
             row[f"seeds_per_s_{threads}_core{'s' if threads > 1 else ''}"] = n / dt
         numba.set_num_threads(cores)
         out[name] = row

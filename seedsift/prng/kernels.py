@@ -1051,12 +1051,13 @@ def _java_block(call, first, cidx, jvals, ja, jc, jo):
 
 @njit(inline="always")
 def _any_keep(h, b, count, hit, hits):
-    """Block b's entries of the hit array, and its number of hits."""
+    """Block b's entries of the hit array (0 past the range's last seed), and its number of hits."""
     lo = U64(b * LANES)
     c = np.int64(0)
-    for l in range(count):
-        hit[lo + U64(l)] = np.uint8(h[l])
-        c += np.int64(h[l])
+    for l in range(LANES):
+        v = h[l] if l < count else U32(0)
+        hit[lo + U64(l)] = np.uint8(v)
+        c += np.int64(v)
     hits[b] = U32(c)
 
 
@@ -1107,7 +1108,8 @@ def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     machine's neighbour) takes fewer blocks, where an even split would leave the other threads
     waiting for it at the end of every call.
     """
-    return _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())[0]
+    n = seeds.size if seeds.size else n
+    return _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())[0][:n]
 
 
 def candidates(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
@@ -1123,28 +1125,34 @@ def candidates(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
 
 @njit(cache=True)
 def _gather(hit, hits, start, seeds):
+    """Seeds of the non-zero entries of ``hit`` (whole blocks), reading 8 entries at a time."""
     total = 0
     for b in range(hits.size):
         total += hits[b]
     out = np.empty(total, np.uint64)
+    words = hit.view(np.uint64)
+    per_block = LANES // 8
     j = 0
     for b in range(hits.size):
         if hits[b] == 0:
             continue
-        for i in range(b * LANES, min(hit.size, (b + 1) * LANES)):
-            if hit[i] != 0:
-                out[j] = seeds[i] if seeds.size else U64(start + U64(i))
-                j += 1
+        for w in range(b * per_block, (b + 1) * per_block):
+            if words[w] == 0:
+                continue
+            for i in range(w * 8, w * 8 + 8):
+                if hit[i] != 0:
+                    out[j] = seeds[i] if seeds.size else U64(start + U64(i))
+                    j += 1
     return out
 
 
 @njit(parallel=True, cache=True)
 def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, threads):
-    """(hit per seed, hits per block of LANES seeds)."""
+    """(hit per seed, whole blocks of LANES seeds; hits per block)."""
     if seeds.size:
         n = seeds.size
-    hit = np.empty(n, np.uint8)  # every seed's entry is written
     nblk = (n + LANES - 1) // LANES
+    hit = np.empty(nblk * LANES, np.uint8)  # every entry is written
     size = max(TASK, nblk // (TASKS_PER_THREAD * max(1, threads)))
     ntasks = (nblk + size - 1) // size
     nwork = min(threads, ntasks)

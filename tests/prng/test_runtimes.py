@@ -105,8 +105,9 @@ def test_stage_1_gives_every_seed_its_entry_whatever_the_thread_count(threads):
     per_block = [int(want[b:b + kernels.LANES].sum()) for b in range(0, n, kernels.LANES)]
     for _ in range(3):
         hit, hits = kernels._any_match(call, np.uint64(start), n, empty, cidx, uidx, tpos, tval, coef, base, threads)
-        assert hit.dtype == np.uint8 and set(np.unique(hit).tolist()) <= {0, 1}
-        assert np.array_equal(hit.astype(bool), want), threads
+        assert hit.dtype == np.uint8 and hit.size == len(per_block) * kernels.LANES
+        assert set(np.unique(hit).tolist()) <= {0, 1} and not hit[n:].any()
+        assert np.array_equal(hit[:n].astype(bool), want), threads
         assert hits.tolist() == per_block, threads
 
 
