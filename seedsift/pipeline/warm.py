@@ -36,7 +36,7 @@ def _spec(train):
 
 
 def _sieve():
-    """Stage 1 (any_match and its gather) and stage 2 (count_matches) of a seed range, and stage 2 on
+    """Stage 1 (kernels.candidates) and stage 2 (count_matches) of a seed range, and stage 2 on
     explicit seeds (the exact check of ``snakemake recover``)."""
     from seedsift.sieve import search
 
