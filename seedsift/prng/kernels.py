@@ -781,7 +781,7 @@ def _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
     The mappings that rarely reject at common bounds have their own loops (a mapping chosen inside
     a loop keeps it from vectorizing; each loop adds to the kernels' compile time): Java's
     nextInt, PHP's mt_rand(a, b) and libstdc++'s uniform_int_distribution. CPython's and numpy's
-    reject often enough that their blocks mostly walk anyway.
+    reject often enough that their blocks go straight to the lock-step walk (_lockstep).
     """
     bad = False
     t = 0
@@ -844,6 +844,43 @@ def _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
     return bad
 
 
+@njit(inline="always")
+def _lockstep_values(mp, res, k, v, a):
+    # The value output k makes in each lane before the rejection test, the mapping chosen outside.
+    if mp == MAP_MASKED:
+        for l in range(LANES):
+            v[l] = np.int64(res[k, l] & U32(a))
+    else:
+        for l in range(LANES):
+            v[l] = np.int64(res[k, l] >> U32(a))
+
+
+@njit
+def _lockstep(mp, res, n_out, cidx, vals, modi, a):
+    """Exact draws at call indices cidx of every lane at once, for the two mappings that reject
+    outright (CPython's randbelow: raw >> a, numpy's masked: raw & a; rejected while >= mod):
+    output k, when accepted, is call cnt[lane] of its lane. Vectorizes over the lanes, unlike
+    walking them one by one. False if some lane had too few outputs."""
+    last = cidx[cidx.size - 1]
+    cnt = np.zeros(LANES, np.int64)
+    v = np.empty(LANES, np.int64)
+    for k in range(n_out):
+        _lockstep_values(mp, res, k, v, a)
+        for t in range(cidx.size):
+            c = cidx[t]
+            if c > k:
+                break  # call c needs at least c + 1 outputs
+            for l in range(LANES):
+                vals[t, l] = v[l] if (cnt[l] == c) & (v[l] < modi) else vals[t, l]
+        least = last + 1
+        for l in range(LANES):
+            cnt[l] += v[l] < modi
+            least = min(least, cnt[l])
+        if least > last:
+            return True
+    return False
+
+
 @njit
 def _walk_block(call, sl, cidx, vals, st64, out, coef, base, res):
     """Exact draws of a block in which some seed rejected: each seed's outputs walked in order."""
@@ -851,10 +888,13 @@ def _walk_block(call, sl, cidx, vals, st64, out, coef, base, res):
     inv = 1.0 / np.float64(modi)
     n_out = res.shape[0]
     while True:
-        done = True
-        for l in range(LANES):
-            if not _walk(mp, res, n_out, cidx, vals, modi, inv, a, b, l):
-                done = False
+        if mp == MAP_MASKED or mp == MAP_RANDBELOW:
+            done = _lockstep(mp, res, n_out, cidx, vals, modi, a)
+        else:
+            done = True
+            for l in range(LANES):
+                if not _walk(mp, res, n_out, cidx, vals, modi, inv, a, b, l):
+                    done = False
         if done:
             return
         # A seed rejected more outputs than were generated: generate twice as many and walk again.
@@ -882,8 +922,9 @@ def _block_calls(call, sl, cidx, vals, st32, st64, out, coef, base, uidx, need, 
     _block_outputs(gen, sl, uidx, res, st32, st64, out, need, cap, coef, base)
     if not rejects:
         _map_rows(mp, res, rows, vals, modi, inv, a, b)
-    elif _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
-        # Some seed of the block rejected an output before its last call: walk every seed.
+    elif mp == MAP_MASKED or mp == MAP_RANDBELOW or _map_prefix(mp, res, cidx, vals, modi, inv, a, b):
+        # Some seed of the block rejected an output before its last call (nearly every block, for
+        # the two mappings that reject outright): walk every seed.
         _walk_block(call, sl, cidx, vals, st64, out, coef, base, res)
     # Otherwise call c is output c for every seed of the block, as _map_prefix assumed.
 
