@@ -23,6 +23,7 @@ import numpy as np
 from llvmlite import ir
 from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
+from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 # Seeds stepped in lock-step: enough independent chains to hide the Mersenne Twister's multiply
@@ -1090,25 +1091,51 @@ def _java_block(call, first, cidx, jvals, ja, jc, jo):
     return bad
 
 
+@intrinsic
+def _hit_mask(typingctx, h, masks, b):
+    """masks[b * 16 + v] = the hit bits of lanes 16 v .. 16 v + 15 (bit j: h[16 v + j] != 0), one
+    vector compare each."""
+    if not (_lanes_ok(h) and h.ndim == 1 and isinstance(masks, types.Array) and masks.dtype == types.uint16
+            and masks.ndim == 1 and masks.layout == "C" and isinstance(b, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        hp = _vectors(context, builder, sig.args[0], args[0])
+        mp = context.make_array(sig.args[1])(context, builder, args[1]).data
+        per_block = LANES // _VEC_LANES
+        first = builder.mul(context.cast(builder, args[2], sig.args[2], types.int64), ir.Constant(_I64, per_block))
+        zero = ir.Constant(_VEC, [0] * _VEC_LANES)
+        for v in range(per_block):
+            x = builder.load(builder.gep(hp, [ir.Constant(_I64, v)]), align=4)
+            bits = builder.bitcast(builder.icmp_unsigned("!=", x, zero), ir.IntType(_VEC_LANES))
+            builder.store(bits, builder.gep(mp, [builder.add(first, ir.Constant(_I64, v))]), align=2)
+        return context.get_dummy_value()
+
+    return types.void(h, masks, b), codegen
+
+
+MASK_WORDS = LANES // _VEC_LANES  # uint16 hit masks per block
+
+
 @njit(inline="always")
-def _any_keep(h, b, count, hit, hits):
-    """Block b's entries of the hit array (0 past the range's last seed), and its number of hits."""
-    lo = U64(b * LANES)
+def _any_keep(h, b, count, masks, hits):
+    """Block b's hit bits (none past the range's last seed), and its number of hits."""
+    for l in range(count, LANES):
+        h[l] = U32(0)
     c = np.int64(0)
     for l in range(LANES):
-        v = h[l] if l < count else U32(0)
-        hit[lo + U64(l)] = np.uint8(v)
-        c += np.int64(v)
+        c += np.int64(h[l])
     hits[b] = U32(c)
+    _hit_mask(h, masks, b)
 
 
 @njit(inline="always")
 def _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64, out,
-               need, cap, rows_, h, hit, hits):
+               need, cap, rows_, h, masks, hits):
     lo, count = _block_draws(call, b, start, n, seeds, cidx, uidx, coef, base, sl, res, vals, st32, st64, out,
                              need, cap, rows_)
     _any_target(h, vals, tpos, tval)
-    _any_keep(h, b, count, hit, hits)
+    _any_keep(h, b, count, masks, hits)
 
 
 @intrinsic
@@ -1127,17 +1154,17 @@ def _claim(typingctx, counter):
 
 @njit(inline="always")
 def _any_task(call, task, size, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32,
-               st64, out, need, cap, rows_, h, hit, hits, ja, jc, jo):
+               st64, out, need, cap, rows_, h, masks, hits, ja, jc, jo):
     """Stage 1 of the blocks of task ``task`` (``size`` blocks)."""
     for b in range(task * size, min(nblk, (task + 1) * size)):
         lo = b * LANES
         # A whole block of a java.util.Random range takes its own path, unless a seed rejected.
         if fast and lo + LANES <= n and not _java_block(call, U64(start + U64(lo)), cidx, vals, ja, jc, jo):
             _any_target(h, vals, tpos, tval)
-            _any_keep(h, b, LANES, hit, hits)
+            _any_keep(h, b, LANES, masks, hits)
             continue
         _any_block(call, b, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals, st32, st64,
-                   out, need, cap, rows_, h, hit, hits)
+                   out, need, cap, rows_, h, masks, hits)
 
 
 def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
@@ -1150,50 +1177,62 @@ def any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     waiting for it at the end of every call.
     """
     n = seeds.size if seeds.size else n
-    return _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())[0][:n]
+    return hit_bytes(_any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())[0])[:n]
 
 
 def candidates(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base):
     """The seeds that pass stage 1 (uint64, in order): any_match's seeds with a hit.
 
-    Stage 1 counts each block's hits as it goes, so gathering the seeds reads only the blocks that
-    have one; a separate pass over the whole hit array cost the light generators' sweeps a large
-    share of their time (it ran at about 1 G entries/s, as fast as their stage 1).
+    Stage 1 keeps one bit per seed and counts each block's hits as it goes, so gathering the seeds
+    reads only the bits of the blocks that have one. A byte per seed, read back by a separate pass,
+    cost the light generators' sweeps a large share of their time: its array outgrew the caches,
+    and the pass ran at about 1 G entries/s, as fast as their stage 1.
     """
-    hit, hits = _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())
-    return _gather(hit, hits, start, seeds)
+    masks, hits = _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, get_num_threads())
+    return _gather(masks, hits, start, seeds)
 
 
 @njit(cache=True)
-def _gather(hit, hits, start, seeds):
-    """Seeds of the non-zero entries of ``hit`` (whole blocks), reading 8 entries at a time."""
+def hit_bytes(masks):
+    """Stage 1's hit bits as one uint8 (0 or 1) per seed, whole blocks."""
+    words = masks.view(np.uint64)
+    out = np.empty(words.size * 64, np.uint8)
+    for i in range(out.size):
+        out[i] = np.uint8((words[i >> 6] >> U64(i & 63)) & U64(1))
+    return out
+
+
+@njit(cache=True)
+def _gather(masks, hits, start, seeds):
+    """Seeds of the set bits of ``masks``, in order, reading only the blocks with a hit."""
     total = 0
     for b in range(hits.size):
         total += hits[b]
     out = np.empty(total, np.uint64)
-    words = hit.view(np.uint64)
-    per_block = LANES // 8
+    words = masks.view(np.uint64)
+    per_block = LANES // 64
     j = 0
     for b in range(hits.size):
         if hits[b] == 0:
             continue
         for w in range(b * per_block, (b + 1) * per_block):
-            if words[w] == 0:
-                continue
-            for i in range(w * 8, w * 8 + 8):
-                if hit[i] != 0:
-                    out[j] = seeds[i] if seeds.size else U64(start + U64(i))
-                    j += 1
+            m = words[w]
+            while m:
+                i = np.int64(w * 64) + np.int64(trailing_zeros(m))
+                out[j] = seeds[i] if seeds.size else U64(start + U64(i))
+                j += 1
+                m &= m - U64(1)
     return out
 
 
 @njit(parallel=True, cache=True)
 def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, threads):
-    """(hit per seed, whole blocks of LANES seeds; hits per block)."""
+    """(hit bits, MASK_WORDS uint16 per block of LANES seeds, bit j of word v for lane 16 v + j;
+    hits per block)."""
     if seeds.size:
         n = seeds.size
     nblk = (n + LANES - 1) // LANES
-    hit = np.empty(nblk * LANES, np.uint8)  # every entry is written
+    masks = np.empty(nblk * MASK_WORDS, np.uint16)  # every word is written
     size = max(TASK, nblk // (TASKS_PER_THREAD * max(1, threads)))
     ntasks = (nblk + size - 1) // size
     nwork = min(threads, ntasks)
@@ -1209,9 +1248,9 @@ def _any_match(call, start, n, seeds, cidx, uidx, tpos, tval, coef, base, thread
         task = _claim(counter)
         while task < ntasks:
             _any_task(call, task, size, nblk, fast, start, n, seeds, cidx, uidx, tpos, tval, coef, base, sl, res, vals,
-                      st32, st64, out, need, cap, rows_, h, hit, hits, ja, jc, jo)
+                      st32, st64, out, need, cap, rows_, h, masks, hits, ja, jc, jo)
             task = _claim(counter)
-    return hit, hits
+    return masks, hits
 
 
 @njit(parallel=True, cache=True)

@@ -90,7 +90,7 @@ def test_the_java_range_path_of_stage_1_equals_the_exact_path(name, mod):
 def test_stage_1_gives_every_seed_its_entry_whatever_the_thread_count(threads):
     """The sweep's workers claim tasks of kernels.TASK blocks until none are left: with one thread,
     with more tasks than threads, and with more threads than tasks, every seed of a range that ends
-    inside a block gets the entry calls_at's draws say it should (the array is not zeroed first)."""
+    inside a block gets the hit bit calls_at's draws say it should (the array is not zeroed first)."""
     name, mod = "xorshift32", 1000
     rng = random.Random(threads)
     n = kernels.LANES * kernels.TASK * 3 + 300
@@ -104,10 +104,14 @@ def test_stage_1_gives_every_seed_its_entry_whatever_the_thread_count(threads):
     empty = np.empty(0, np.uint64)
     per_block = [int(want[b:b + kernels.LANES].sum()) for b in range(0, n, kernels.LANES)]
     for _ in range(3):
-        hit, hits = kernels._any_match(call, np.uint64(start), n, empty, cidx, uidx, tpos, tval, coef, base, threads)
-        assert hit.dtype == np.uint8 and hit.size == len(per_block) * kernels.LANES
-        assert set(np.unique(hit).tolist()) <= {0, 1} and not hit[n:].any()
-        assert np.array_equal(hit[:n].astype(bool), want), threads
+        masks, hits = kernels._any_match(call, np.uint64(start), n, empty, cidx, uidx, tpos, tval, coef, base,
+                                         threads)
+        assert masks.dtype == np.uint16 and masks.size == len(per_block) * kernels.LANES // 16
+        # Bit j of word v is lane 16 v + j: numpy's little-endian unpacking reads the seeds in order.
+        bits = np.unpackbits(masks.view(np.uint8), bitorder="little")
+        assert bits.size == len(per_block) * kernels.LANES and not bits[n:].any()
+        assert np.array_equal(bits[:n].astype(bool), want), threads
+        assert np.array_equal(kernels.hit_bytes(masks), bits)
         assert hits.tolist() == per_block, threads
 
 
